@@ -1,0 +1,35 @@
+# The two commands (README): `make claims` runs the claims and writes the report;
+# `make test` runs the unit tests and the smoke tier of the claims. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+REPORT ?= reports/latest
+PYTEST_ARGS ?=
+
+.PHONY: claims test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch is installed first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+$(INSTALLED): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+claims: $(INSTALLED)
+	@$(PY) -m pytest claims --scaling-tier=standard --scaling-report=$(REPORT) $(PYTEST_ARGS); \
+	status=$$?; echo "Claim report: $(REPORT)/report.md ($(REPORT)/report.json, figures in $(REPORT)/figures)"; \
+	exit $$status
+
+test: $(INSTALLED)
+	$(PY) -m pytest tests claims --scaling-tier=smoke --benchmark-disable $(PYTEST_ARGS)
+
+# Benchmarks with timings (pytest-benchmark); ratios and MFU are in each case's extra_info.
+bench: $(INSTALLED)
+	$(PY) -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) reports .scaling .pytest_cache .benchmarks

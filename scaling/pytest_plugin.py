@@ -1,0 +1,346 @@
+"""The pytest plugin: `--scaling-*` options, device/tier fixtures, claim recording, reports, baselines.
+
+Registered through the `pytest11` entry point, so an installed `scaling` works in any project's
+pytest. Conventions follow pytest-benchmark (one option prefix, parse-time validation) and
+pytest-regressions/syrupy (baselines, the update flag named in every failure, exit status set in
+`pytest_sessionfinish`). Docs: https://docs.pytest.org/en/stable/how-to/writing_plugins.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from scaling import baseline as baseline_mod
+from scaling.report import VERDICTS, ClaimResult, Measurement, build_report, environment_info, worst_verdict, write_report
+from scaling.tiers import TIERS, Tier, get_tier
+
+DEVICES = ("cpu", "cuda")
+DEFAULT_STORE = ".scaling/runs.sqlite"
+
+_state_key = pytest.StashKey["ScalingState"]()
+_recorder_key = pytest.StashKey["ClaimRecorder"]()
+
+
+# --- option parsing (a bad value is a usage error naming the option and the value) -----------
+
+def _parse_devices(value: str) -> tuple[str, ...]:
+    if value == "auto":
+        return ("auto",)
+    names = tuple(v.strip() for v in value.split(","))
+    bad = [n for n in names if n not in DEVICES]
+    if bad or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"Could not parse value: {value!r} (expected auto, cpu, cuda or cpu,cuda)"
+        )
+    return names
+
+
+def _parse_tier(value: str) -> str:
+    if value not in TIERS:
+        raise argparse.ArgumentTypeError(
+            f"Could not parse value: {value!r} (expected one of {', '.join(TIERS)})"
+        )
+    return value
+
+
+def _parse_source(value: str) -> str:
+    if value in ("synthetic", "stdlib") or Path(value).exists():
+        return value
+    raise argparse.ArgumentTypeError(
+        f"Could not parse value: {value!r} (expected synthetic, stdlib or an existing file or folder)"
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("scaling", "scaling-law claims")
+    group.addoption("--scaling-device", type=_parse_devices, default=("auto",), metavar="DEVICES",
+                    help="devices the `device` fixture runs on: auto (cpu, plus cuda when "
+                         "present), cpu, cuda or cpu,cuda; an absent device is a skip")
+    group.addoption("--scaling-tier", type=_parse_tier, default="smoke", metavar="TIER",
+                    help="budget tier: smoke (CI), standard (the main job) or full (a GPU or a long run)")
+    group.addoption("--scaling-report", default=None, metavar="DIR",
+                    help="write report.json and report.md (figures beside them) into DIR")
+    group.addoption("--scaling-baseline", default=None, metavar="FILE",
+                    help="compare every measurement with the baseline FILE; a drift past its "
+                         "tolerance fails the session")
+    group.addoption("--scaling-update-baseline", action="store_true", default=False,
+                    help="write this session's measurements into the --scaling-baseline FILE")
+    group.addoption("--scaling-store", default=DEFAULT_STORE, metavar="PATH",
+                    help=f"the run store of trained runs (default {DEFAULT_STORE})")
+    group.addoption("--scaling-source", type=_parse_source, default="synthetic", metavar="SOURCE",
+                    help="data for the empirical claims: synthetic, stdlib or a file/folder of text")
+
+
+# --- session state ------------------------------------------------------------------------
+
+class ScalingState:
+    def __init__(self, config: pytest.Config) -> None:
+        opt = config.option
+        self.devices: tuple[str, ...] = opt.scaling_device
+        self.tier: Tier = get_tier(opt.scaling_tier)
+        self.report_dir = Path(opt.scaling_report) if opt.scaling_report else None
+        self.baseline_path = Path(opt.scaling_baseline) if opt.scaling_baseline else None
+        self.update_baseline: bool = opt.scaling_update_baseline
+        self.store_path = Path(opt.scaling_store)
+        self.source: str = opt.scaling_source
+        self.claims: dict[tuple[str, str], ClaimResult] = {}
+        self.environment_extra: dict[str, object] = {}
+        self.baseline_entries: dict | None = None
+        self.drifts: list[baseline_mod.Drift] = []
+        self.new_keys: list[str] = []
+        self.written: list[Path] = []
+        self.baseline_written = 0
+
+    def resolved_devices(self) -> list[str]:
+        return list(DEVICES) if self.devices == ("auto",) else list(self.devices)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "claim(id, title, source, quote=''): the paper claim a test checks (see scaling docs)"
+    )
+    if not hasattr(config.option, "scaling_device"):  # loaded without our options (e.g. -p no:)
+        return
+    state = ScalingState(config)
+    if state.update_baseline and state.baseline_path is None:
+        raise pytest.UsageError("--scaling-update-baseline needs --scaling-baseline=FILE to write to")
+    if state.baseline_path is not None:
+        try:
+            if state.update_baseline:
+                if state.baseline_path.exists():  # refuse to overwrite a malformed file
+                    baseline_mod.load(state.baseline_path)
+            else:
+                state.baseline_entries = baseline_mod.load(state.baseline_path)
+        except baseline_mod.BaselineError as e:
+            raise pytest.UsageError(f"--scaling-baseline: {e}") from None
+    config.stash[_state_key] = state
+
+
+def _state(config: pytest.Config) -> ScalingState:
+    return config.stash[_state_key]
+
+
+# --- devices ------------------------------------------------------------------------------
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" not in metafunc.fixturenames or _state_key not in metafunc.config.stash:
+        return
+    params = []
+    for name in _state(metafunc.config).resolved_devices():
+        marks = []
+        if name == "cuda" and not _cuda_available():
+            marks.append(pytest.mark.skip(reason="cuda requested by --scaling-device but "
+                                                 "torch.cuda.is_available() is False"))
+        params.append(pytest.param(name, marks=marks, id=name))
+    metafunc.parametrize("device", params)
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tier(pytestconfig: pytest.Config) -> Tier:
+    """The budget tier chosen with --scaling-tier."""
+    return _state(pytestconfig).tier
+
+
+@pytest.fixture(scope="session")
+def store_path(pytestconfig: pytest.Config) -> Path:
+    """The run store chosen with --scaling-store."""
+    return _state(pytestconfig).store_path
+
+
+@pytest.fixture(scope="session")
+def scaling_source(pytestconfig: pytest.Config) -> str:
+    """The data source of the empirical claims, chosen with --scaling-source."""
+    return _state(pytestconfig).source
+
+
+@pytest.fixture(scope="session")
+def model_family():
+    """The model family of the empirical claims: a size dial to GPTConfigs.
+
+    Override this fixture in your conftest.py to run the claims on your own architecture.
+    """
+    from scaling.family import default_model_family
+
+    return default_model_family()
+
+
+class ClaimRecorder:
+    """What one test records about its claim: measurements, figures, notes, a verdict."""
+
+    def __init__(self, result: ClaimResult, state: ScalingState) -> None:
+        self._result = result
+        self._state = state
+        self.verdict_set: tuple[str, str] | None = None
+
+    @property
+    def id(self) -> str:
+        return self._result.id
+
+    @property
+    def device(self) -> str:
+        return self._result.device
+
+    def measure(self, name: str, value, *, expected=None, tolerance=None, relative=False,
+                unit="", note="", drift=None):
+        """Record a measurement (tolerance absolute unless `relative`); returns `value`."""
+        if any(m.name == name for m in self._result.measurements):
+            raise ValueError(f"claim {self.id!r} already has a measurement named {name!r}")
+        if hasattr(value, "item"):  # numpy / torch scalars
+            value = value.item()
+        if hasattr(expected, "item"):
+            expected = expected.item()
+        self._result.measurements.append(Measurement(
+            name, value, expected, None if tolerance is None else float(tolerance), relative,
+            unit, note, None if drift is None else float(drift)))
+        return value
+
+    def figure(self, fig, name: str) -> Path | None:
+        """Save a matplotlib figure as PNG in the report directory (if any) and close it."""
+        import matplotlib.pyplot as plt
+
+        path = None
+        if self._state.report_dir is not None:
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.id}-{self.device}-{name}").strip("-")
+            rel = Path("figures") / f"{slug}.png"
+            path = self._state.report_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+            if str(rel) not in self._result.figures:
+                self._result.figures.append(str(rel))
+        plt.close(fig)
+        return path
+
+    def note(self, text: str) -> None:
+        """Add a paragraph of evidence or explanation to the claim's report section."""
+        self._result.notes.append(text)
+
+    def environment(self, key: str, value) -> None:
+        """Add an entry to the report's environment block (e.g. a corpus fingerprint)."""
+        self._state.environment_extra[key] = value
+
+    def verdict(self, verdict: str, reason: str) -> None:
+        """Set this test's verdict: reproduced, not_reproduced or inconclusive, with its reason."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)} (got {verdict!r})")
+        self.verdict_set = (verdict, reason)
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest) -> ClaimRecorder:
+    """Records measurements, figures and the verdict of the test's `@pytest.mark.claim`."""
+    marker = request.node.get_closest_marker("claim")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses the `claim` fixture but has no "
+            "@pytest.mark.claim(id, title=..., source=...) marker"
+        )
+    state = _state(request.config)
+    callspec = getattr(request.node, "callspec", None)
+    device = callspec.params.get("device", "cpu") if callspec else "cpu"
+    key = (marker.args[0], device)
+    if key not in state.claims:
+        kw = marker.kwargs
+        state.claims[key] = ClaimResult(
+            id=marker.args[0], title=kw.get("title", marker.args[0]), source=kw.get("source", ""),
+            quote=kw.get("quote", ""), device=device, tier=state.tier.name,
+        )
+    recorder = ClaimRecorder(state.claims[key], state)
+    request.node.stash[_recorder_key] = recorder
+    return recorder
+
+
+# --- outcomes, verdicts and durations -----------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    recorder = item.stash.get(_recorder_key, None)
+    if recorder is None:
+        return report
+    result = recorder._result
+    result.duration_s += report.duration
+    failed_here = report.failed or (report.skipped and hasattr(report, "wasxfail"))
+    if report.when == "call" or (failed_here and report.when == "setup"):
+        if report.skipped and not hasattr(report, "wasxfail"):
+            verdict, reason = "inconclusive", f"skipped: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}"
+        elif recorder.verdict_set is not None:
+            verdict, reason = recorder.verdict_set
+        elif failed_here:
+            verdict, reason = "not_reproduced", f"{item.name} failed"
+        else:
+            verdict, reason = "reproduced", ""
+        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+        result.tests.append({"nodeid": item.nodeid, "outcome": outcome, "verdict": verdict})
+        result.verdict = worst_verdict(t["verdict"] for t in result.tests)
+        if reason and reason not in result.reasons:
+            result.reasons.append(reason)
+    return report
+
+
+# --- end of session: report, baseline -----------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _state_key not in config.stash:
+        return
+    state = _state(config)
+    claims = [c for c in state.claims.values() if c.tests]
+    if state.report_dir is not None:
+        env = environment_info(state.resolved_devices(), config.rootpath, state.environment_extra)
+        env["tier"] = state.tier.name
+        state.written = write_report(state.report_dir, build_report(claims, env, state.tier.name))
+    if state.baseline_path is None:
+        return
+    if state.update_baseline:
+        state.baseline_written = baseline_mod.update(state.baseline_path, claims)
+        return
+    state.drifts, state.new_keys = baseline_mod.compare(state.baseline_entries or {}, claims)
+    if state.drifts and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _state_key not in config.stash:
+        return
+    state = _state(config)
+    tr = terminalreporter
+    claims = [c for c in state.claims.values() if c.tests]
+    if claims:
+        tr.section("scaling claims")
+        for c in sorted(claims, key=lambda c: (c.id, c.device)):
+            tr.write_line(f"{c.verdict:>15}  {c.id} [{c.device}, {c.tier}]  ({c.duration_s:.1f} s)")
+    if state.written:
+        tr.write_line(f"scaling report written to {state.written[0].parent}/ "
+                      f"({', '.join(p.name for p in state.written)})")
+    if state.baseline_path is None:
+        return
+    if state.update_baseline:
+        tr.write_line(f"scaling baseline {state.baseline_path}: {state.baseline_written} "
+                      "measurements written")
+        return
+    if state.drifts:
+        tr.section("scaling baseline drifts", red=True)
+        for d in state.drifts:
+            tr.write_line(d.message(state.baseline_path), red=True)
+    if state.new_keys:
+        tr.write_line(f"{len(state.new_keys)} measurements are not in {state.baseline_path} yet "
+                      f"(add them with {baseline_mod.UPDATE_FLAG}): "
+                      + ", ".join(state.new_keys[:5]) + (" ..." if len(state.new_keys) > 5 else ""))
+    if not state.drifts:
+        tr.write_line(f"scaling baseline {state.baseline_path}: no drift past tolerance")
