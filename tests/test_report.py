@@ -1,0 +1,55 @@
+"""scaling.report: verdict aggregation, measurement tolerances, JSON and Markdown output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaling.report import ClaimResult, Measurement, build_report, load_report, worst_verdict, write_report
+
+
+def test_worst_verdict_orders_verdicts() -> None:
+    """A claim is only as reproduced as its weakest test."""
+    assert worst_verdict(["reproduced", "inconclusive"]) == "inconclusive"
+    assert worst_verdict(["reproduced", "not_reproduced", "inconclusive"]) == "not_reproduced"
+    assert worst_verdict(["reproduced"]) == "reproduced"
+
+
+def test_worst_verdict_refuses_unknown() -> None:
+    """An unknown verdict is a ValueError naming it."""
+    with pytest.raises(ValueError, match="'maybe'"):
+        worst_verdict(["maybe"])
+
+
+@pytest.mark.parametrize("value, expected, tol, relative, within", [
+    (1.05, 1.0, 0.1, False, True),
+    (1.2, 1.0, 0.1, False, False),
+    (105.0, 100.0, 0.05, True, True),
+    (106.0, 100.0, 0.05, True, False),
+    (3, 3, 0, False, True),
+    (1.0, None, 0.1, False, None),
+])
+def test_measurement_within(value, expected, tol, relative, within) -> None:
+    """`within` applies an absolute or relative tolerance, and is None without an expectation."""
+    assert Measurement("m", value, expected, tol, relative).within is within
+
+
+def test_report_round_trips_through_json(tmp_path) -> None:
+    """write_report writes JSON that load_report reads back, and Markdown with every claim."""
+    c = ClaimResult("a-claim", "A claim", "Doe 2020", "words", "cpu", "smoke", verdict="reproduced")
+    c.measurements.append(Measurement("x", 1.5, 1.4, 0.2, unit="nats"))
+    report = build_report([c], {"python": "3.11"}, "smoke")
+    write_report(tmp_path, report)
+    loaded = load_report(tmp_path)
+    assert loaded["claims"][0]["measurements"][0]["within"] is True
+    assert loaded["summary"] == {"reproduced": 1, "inconclusive": 0, "not_reproduced": 0}
+    assert "| x | 1.5 nats | 1.4 | ±0.2 | yes |" in (tmp_path / "report.md").read_text()
+
+
+def test_load_report_names_a_malformed_file(tmp_path) -> None:
+    """A file that is not a report is a ValueError naming the file."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"nothing": 1}))
+    with pytest.raises(ValueError, match="report.json"):
+        load_report(path)
