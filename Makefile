@@ -21,7 +21,7 @@ $(INSTALLED): $(PY) pyproject.toml
 
 claims: $(INSTALLED)
 	@$(PY) -m pytest claims --scaling-tier=standard --scaling-report=$(REPORT) $(PYTEST_ARGS); \
-	status=$$?; echo "Claim report: $(REPORT)/report.md ($(REPORT)/report.json, figures in $(REPORT)/figures)"; \
+	status=$$?; echo "Claim report: $(REPORT)/report.html ($(REPORT)/report.md, $(REPORT)/report.json, figures in $(REPORT)/figures)"; \
 	exit $$status
 
 test: $(INSTALLED)

@@ -64,7 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-tier", type=_parse_tier, default="smoke", metavar="TIER",
                     help="budget tier: smoke (CI), standard (the main job) or full (a GPU or a long run)")
     group.addoption("--scaling-report", default=None, metavar="DIR",
-                    help="write report.json and report.md (figures beside them) into DIR")
+                    help="write report.json, report.md and report.html (figures beside them) into DIR")
     group.addoption("--scaling-baseline", default=None, metavar="FILE",
                     help="compare every measurement with the baseline FILE; a drift past its "
                          "tolerance fails the session")

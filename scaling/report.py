@@ -219,13 +219,15 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report(directory: Path, report: dict[str, Any]) -> list[Path]:
-    """Write report.json and report.md into `directory` (created); return the paths written."""
+    """Write report.json, report.md and report.html into `directory` (created); return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / "report.json", directory / "report.md"
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     md_path.write_text(render_markdown(report), encoding="utf-8")
-    return [json_path, md_path]
+    from scaling.report_html import write_html  # local: report_html imports this module
+
+    return [json_path, md_path, write_html(directory, report)]
 
 
 def load_report(path: Path) -> dict[str, Any]:

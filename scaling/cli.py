@@ -1,0 +1,381 @@
+"""The `scaling` command: quick questions to the library from the shell.
+
+    scaling params   --n-layer 12 --d-model 768 --n-head 12 --n-ctx 1024 --vocab-size 50257 --tie-embeddings
+    scaling flops    --preset gpt2 --tokens 300B
+    scaling fit      runs.csv --law chinchilla
+    scaling allocate --compute 5.76e23 --law chinchilla
+    scaling sweep    --sizes 16,24,32 --tokens 1M
+    scaling report   DIR [--compare OTHER]
+
+Bad input exits non-zero with one line naming the problem (2 for usage, 1 for a value the
+library refused or a file it could not read); `--json` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from scaling import cli_laws
+
+# GPT-2 (Radford et al. 2019): tied head, biases, n_ctx 1024, vocab 50257 (PUBLISHED.md).
+PRESETS = {
+    "gpt2": dict(n_layer=12, d_model=768, n_head=12),
+    "gpt2-medium": dict(n_layer=24, d_model=1024, n_head=16),
+    "gpt2-large": dict(n_layer=36, d_model=1280, n_head=20),
+    "gpt2-xl": dict(n_layer=48, d_model=1600, n_head=25),
+}
+GPT2_COMMON = dict(n_ctx=1024, vocab_size=50257, tie_embeddings=True)
+MODEL_FIELDS = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size")
+
+_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKMBGT]?)\s*$")
+
+
+class CLIError(Exception):
+    """A one-line problem with the user's input; `main` prints it and exits non-zero."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage block) raised to `main`."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CLIError(f"{self.prog}: error: {message} (see '{self.prog} --help')", 2)
+
+
+def number(text: str) -> float:
+    """A float from '1e21', '6.4e13', '1_000', or with a suffix: '300B', '1.4T', '70M', '5k'."""
+    m = _NUMBER.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"could not parse {text!r} as a number (e.g. 1e21, 5.76e23, 70B, 1.4T)")
+    value = float(m.group(1).replace("_", "")) * _SUFFIX.get(m.group(2), 1.0)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive(text: str) -> float:
+    """`number`, and > 0."""
+    value = number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (got {text!r})")
+    return value
+
+
+def integer(text: str) -> int:
+    """A whole number; '50_257' and '1e3' are accepted, '12.5' is not."""
+    try:
+        value = number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"could not parse {text!r} as a whole number") from None
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})")
+    return int(value)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _human(x: float) -> str:
+    """1.24e8 -> '124M', 1.4e12 -> '1.4T': the way papers quote sizes."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _table(rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
+
+
+# --- model config (params, flops) ------------------------------------------------------------
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (GPTConfig); --preset fills them, explicit flags override")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a GPT-2 size: n_ctx 1024, vocab 50257, tied embeddings")
+    g.add_argument("--n-layer", type=integer, help="transformer blocks")
+    g.add_argument("--d-model", type=integer, help="residual width")
+    g.add_argument("--n-head", type=integer, help="attention heads (must divide d_model)")
+    g.add_argument("--n-ctx", type=integer, help="context length")
+    g.add_argument("--vocab-size", type=integer, help="vocabulary size")
+    g.add_argument("--d-ff", type=integer, help="MLP width (default 4·d_model)")
+    g.add_argument("--tie-embeddings", action="store_true", default=None,
+                   help="share the token embedding with the output head (GPT-2)")
+    g.add_argument("--no-bias", action="store_true", help="no biases in linear layers and norms")
+
+
+def _config(args: argparse.Namespace):
+    from scaling.model import GPTConfig
+
+    fields: dict[str, Any] = {}
+    if args.preset:
+        fields.update(GPT2_COMMON, **PRESETS[args.preset])
+    for name in (*MODEL_FIELDS, "d_ff", "tie_embeddings"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    missing = [f"--{n.replace('_', '-')}" for n in MODEL_FIELDS if n not in fields]
+    if missing:
+        raise CLIError(f"{args.prog}: error: missing {', '.join(missing)} (or give --preset)", 2)
+    fields.setdefault("tie_embeddings", False)
+    return GPTConfig(**fields, bias=not args.no_bias)
+
+
+def _config_line(cfg) -> str:
+    return (f"n_layer={cfg.n_layer} d_model={cfg.d_model} n_head={cfg.n_head} n_ctx={cfg.n_ctx} "
+            f"vocab_size={cfg.vocab_size} d_ff={cfg.d_ff}"
+            f"{' tied' if cfg.tie_embeddings else ' untied'}{'' if cfg.bias else ' no-bias'}")
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    """Parameter breakdown, total, embedding and non-embedding counts of a config."""
+    import dataclasses
+
+    from scaling.params import count_params
+
+    cfg = _config(args)
+    pc = count_params(cfg)
+    conventions = {"total": pc.total, "embedding": pc.embedding, "non_embedding": pc.non_embedding,
+                   "kaplan_exact": pc.kaplan_exact, "kaplan_12ld2": pc.kaplan_12ld2}
+    if args.json:
+        _print_json({"config": dataclasses.asdict(cfg), **conventions, "breakdown": dict(pc.breakdown)})
+        return 0
+    rows = [("component", "parameters", "share")]
+    rows += [(k, f"{v:,}", f"{100 * v / pc.total:.1f}%") for k, v in pc.breakdown.items()]
+    rows += [("", "", ""),
+             ("total", f"{pc.total:,}", _human(pc.total)),
+             ("embedding (wte + wpe + untied head)", f"{pc.embedding:,}", _human(pc.embedding)),
+             ("non-embedding (Kaplan N)", f"{pc.non_embedding:,}", _human(pc.non_embedding)),
+             ("Kaplan 2·d·L·(2·d_attn + d_ff)", f"{pc.kaplan_exact:,}", _human(pc.kaplan_exact)),
+             ("12·L·d²", f"{pc.kaplan_12ld2:,}", _human(pc.kaplan_12ld2))]
+    print(_config_line(cfg))
+    print(_table(rows, right={1, 2}))
+    return 0
+
+
+def cmd_flops(args: argparse.Namespace) -> int:
+    """Training FLOPs per token by each convention; with --tokens, total FLOPs and PF-days."""
+    from scaling.flops import METHODS, pf_days, training_flops_per_token
+    from scaling.params import count_params
+
+    if args.params is not None:
+        if any(getattr(args, n) is not None for n in (*MODEL_FIELDS, "preset")):
+            raise CLIError(f"{args.prog}: error: give either --params or a model config, not both", 2)
+        if args.method not in (None, "6n"):
+            raise CLIError(f"{args.prog}: error: --params allows --method 6n only (the others "
+                           f"need the model's shape)", 2)
+        cfg, per_token = None, {"6n": 6 * args.params}
+    else:
+        cfg = _config(args)
+        methods = [args.method] if args.method else list(METHODS)
+        per_token = {m: training_flops_per_token(cfg, m) for m in methods}
+    result = {m: {"flops_per_token": f,
+                  "flops": None if args.tokens is None else f * args.tokens,
+                  "pf_days": None if args.tokens is None else pf_days(f * args.tokens)}
+              for m, f in per_token.items()}
+    if args.json:
+        import dataclasses
+        _print_json({"config": None if cfg is None else dataclasses.asdict(cfg),
+                     "params": args.params, "tokens": args.tokens, "methods": result})
+        return 0
+    print(_config_line(cfg) if cfg is not None else f"N = {args.params:,.0f} parameters")
+    head = ("method", "FLOPs/token", "vs 6N")
+    six = per_token.get("6n") or 6 * count_params(cfg).non_embedding
+    rows = [head + (("FLOPs", "PF-days") if args.tokens is not None else ())]
+    for m, r in result.items():
+        row = (m, f"{r['flops_per_token']:,.0f}", f"{r['flops_per_token'] / six:.3f}")
+        if args.tokens is not None:
+            row += (f"{r['flops']:.4g}", f"{r['pf_days']:.4g}")
+        rows.append(row)
+    if args.tokens is not None:
+        print(f"D = {args.tokens:.4g} tokens ({_human(args.tokens)})")
+    print(_table(rows, right={1, 2, 3, 4}))
+    return 0
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render report.md / report.html from DIR/report.json; summary; optional comparison."""
+    from scaling.compare import compare_reports, render_markdown as diff_md, render_text
+    from scaling.report import VERDICT_MARK, _fmt, _fmt_tolerance, load_report, render_markdown
+    from scaling.report_html import key_measurement, write_html
+
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        raise CLIError(f"{args.prog}: error: report directory {directory} does not exist")
+    report = load_report(directory)
+    diff = None
+    if args.compare is not None:
+        other = load_report(Path(args.compare))
+        labels = {}
+        commits = [(r.get("environment") or {}).get("git_commit") for r in (other, report)]
+        if not all(commits) or commits[0] == commits[1]:  # commits cannot tell them apart
+            labels = dict(old_label=str(args.compare), new_label=str(args.dir))
+        diff = compare_reports(other, report, **labels)
+    written = []
+    if not args.no_write:
+        md = directory / "report.md"
+        md.write_text(render_markdown(report), encoding="utf-8")
+        written = [md, write_html(directory, report)]
+    failed = bool(args.fail_on_regression and diff is not None and diff.regressions)
+    if args.json:
+        _print_json({"summary": report.get("summary"), "tier": report.get("tier"),
+                     "claims": [{k: c.get(k) for k in ("id", "device", "title", "source", "verdict")}
+                                for c in report["claims"]],
+                     "written": [str(p) for p in written],
+                     "comparison": None if diff is None else diff.to_dict()})
+        return 1 if failed else 0
+    rows = [("claim", "device", "verdict", "key measurement: measured vs published")]
+    for c in report["claims"]:
+        m = key_measurement(c)
+        key = "—"
+        if m is not None:
+            unit = f" {m['unit']}" if m.get("unit") else ""
+            key = f"{m['name']}: {_fmt(m['value'])}{unit}"
+            if m.get("expected") is not None:
+                key += f" vs {_fmt(m['expected'])} ({_fmt_tolerance(m)})"
+        rows.append((c["id"], c["device"], VERDICT_MARK.get(c["verdict"], c["verdict"]), key))
+    counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in (report.get("summary") or {}).items())
+    print(f"Tier {report.get('tier')}: {counts}")
+    print(_table(rows))
+    for p in written:
+        print(f"wrote {p}")
+    if diff is not None:
+        print()
+        print(diff_md(diff) if args.markdown else render_text(diff), end="")
+    if failed:
+        print(f"{len(diff.regressions)} claim(s) got a worse verdict", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
+    """The argument parser; `with_sweep` adds the sweep engine's own arguments (imports torch)."""
+    parser = _Parser(prog="scaling", description="Scaling-law calculators, fits and claim reports.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    def command(name, func, help, epilog=None):
+        p = sub.add_parser(name, help=help, description=help, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func, prog=p.prog)
+        return p
+
+    p = command("params", cmd_params, "parameter counts of a GPT config: breakdown, total, "
+                "embedding, non-embedding (Kaplan's N)",
+                epilog="example: scaling params --n-layer 12 --d-model 768 --n-head 12 --n-ctx 1024 "
+                       "--vocab-size 50257 --tie-embeddings   (GPT-2 small: 124,439,808)")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("flops", cmd_flops, "training FLOPs per token by each convention (6n, kaplan, "
+                "chinchilla, palm); with --tokens, total FLOPs and PF-days",
+                epilog="methods (forward + backward, a multiply-add = 2 FLOPs):\n"
+                       "  6n          6·N, N non-embedding (Kaplan et al. 2020, §2.1)\n"
+                       "  kaplan      3 × Kaplan Table 1's forward: 2N + 2·n_layer·n_ctx·d_attn\n"
+                       "  chinchilla  3 × Hoffmann et al. 2022 App. F's forward, embeddings included\n"
+                       "  palm        6N + 12·L·H·Q·T (Chowdhery et al. 2022 App. B; nanoGPT's MFU)\n"
+                       "numbers accept suffixes: --tokens 300B, --params 70B (k, M, B/G, T)\n"
+                       "example: scaling flops --preset gpt2 --tokens 300B")
+    _add_model_args(p)
+    p.add_argument("--params", type=positive, help="N for C = 6·N·D without a config (method 6n)")
+    p.add_argument("--tokens", type=positive, help="training tokens D")
+    p.add_argument("--method", choices=("6n", "kaplan", "chinchilla", "palm"),
+                   help="one convention only (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("fit", _laws_command("cmd_fit"), "fit a power law or Chinchilla's L(N, D) to your runs (CSV)",
+                epilog=cli_laws.FIT_HELP)
+    cli_laws.add_fit_arguments(p, positive, integer)
+
+    p = command("allocate", _laws_command("cmd_allocate"), "compute-optimal N and D for a FLOP budget under "
+                "a law: N_opt, D_opt, tokens per parameter, expected loss", epilog=cli_laws.LAWS_HELP)
+    cli_laws.add_allocate_arguments(p, positive)
+
+    sweep_help = "train a grid of models into the run store (runs already stored are reused)"
+    if with_sweep:
+        from scaling.sweep import add_sweep_arguments
+
+        p = command("sweep", cmd_sweep, sweep_help, epilog="example: scaling sweep --sizes 16,24,32 "
+                    "--tokens 1M --workers 2")
+        add_sweep_arguments(p)
+    else:  # placeholder for the command list; `scaling sweep ...` builds the real one
+        command("sweep", cmd_sweep, sweep_help)
+
+    p = command("report", cmd_report, "re-render report.md and report.html from DIR/report.json, "
+                "print the summary, and compare with another report",
+                epilog="--compare OTHER treats OTHER as the reference (old) and DIR as new")
+    p.add_argument("dir", metavar="DIR", help="a report directory (holding report.json)")
+    p.add_argument("--compare", metavar="OTHER", help="another report directory or report.json")
+    p.add_argument("--markdown", action="store_true", help="print the comparison as Markdown")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when a claim's verdict is worse than in OTHER")
+    p.add_argument("--no-write", action="store_true", help="only print; do not rewrite report.md/.html")
+    p.add_argument("--json", action="store_true", help="print JSON (summary and comparison)")
+    return parser
+
+
+def _laws_command(name: str):
+    """cli_laws.<name>, its InputError turned into the one-line CLIError."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return getattr(cli_laws, name)(args)
+        except cli_laws.InputError as e:
+            raise CLIError(f"{args.prog}: error: {e}") from None
+    return run
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a sweep (scaling.sweep); a failed run is one line, not a traceback."""
+    from scaling.sweep import SweepError, run_sweep_command
+
+    try:
+        return run_sweep_command(args)
+    except SweepError as e:
+        raise CLIError(f"{args.prog}: error: {_one_line(e)}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `scaling` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the sweep engine imports torch and the trainer: only build its arguments when asked
+    with_sweep = next((a for a in argv if not a.startswith("-")), None) == "sweep"
+    prog = "scaling"
+    try:
+        args = build_parser(with_sweep=with_sweep).parse_args(argv)
+        prog = args.prog
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print(str(e), file=sys.stderr)
+        return e.code
+    except (ValueError, OSError) as e:  # the library's own one-line messages
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("scaling: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.strerror or e}: {e.filename}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

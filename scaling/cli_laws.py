@@ -1,0 +1,372 @@
+"""`scaling fit` and `scaling allocate`: laws from the user's own runs, and budgets under a law.
+
+Reading a runs CSV, fitting it with `scaling.fit`, plotting the fit (the CLI may plot; the
+library does not), and reading or writing a law as JSON, the format `allocate --law FILE`
+takes and `fit --save-law` writes:
+
+    {"form": "chinchilla", "E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    {"form": "kaplan", "alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+# CSV column aliases (compared after lower-casing and turning spaces and dashes into '_');
+# 'model_size' and 'training_flop' are the headers of Epoch's Chinchilla Fig. 4 extraction.
+ALIASES = {
+    "N": ("n", "params", "n_params", "parameters", "model_size"),
+    "D": ("d", "tokens", "n_tokens", "training_tokens"),
+    "C": ("c", "compute", "flops", "training_flop", "training_flops"),
+    "loss": ("loss", "l", "eval_loss", "val_loss"),
+}
+
+FIT_HELP = """\
+RUNS.csv: one row per training run, a header row naming the columns (others are ignored):
+  --law power       a size column N (or params, n_params, parameters, model_size) and loss
+                    (or L, eval_loss, val_loss); --x NAME fits loss against another column
+                    (tokens, compute, ...). Fits L = E + (x_c/x)^alpha (--no-irreducible: E = 0).
+  --law chinchilla  N, loss, and D (or tokens, n_tokens, training_tokens); without a D column,
+                    C (compute, flops, training_flop) gives D = C / 6N. Fits Hoffmann et al.
+                    2022 eq. 2, L = E + A/N^alpha + B/D^beta, by their procedure (Huber in log
+                    space, 4,500 starts; App. D.2).
+Prints every parameter with its bootstrap interval and writes a PNG of the fit (--plot).
+example: scaling fit runs.csv --law chinchilla --save-law mylaw.json"""
+
+LAWS_HELP = """\
+--law: kaplan (Kaplan et al. 2020 eq. 1.5), chinchilla (Hoffmann et al. 2022 eq. 10, as
+printed), chinchilla-unrounded (the same fit, full digits), epoch (Besiroglu et al. 2024),
+or FILE, a JSON law:
+  {"form": "chinchilla", "E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+  {"form": "kaplan", "alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+(`scaling fit --law chinchilla --save-law FILE` writes the first form). Budgets are FLOPs with C = 6·N·D.
+example: scaling allocate --compute 5.76e23 --law chinchilla-unrounded"""
+
+LAW_FIELDS = {"chinchilla": ("E", "A", "B", "alpha", "beta"),
+              "kaplan": ("alpha_N", "alpha_D", "N_c", "D_c")}
+
+
+class InputError(ValueError):
+    """Bad user input (a file, a column, a value); the message is the whole story."""
+
+
+# --- laws by name or file ----------------------------------------------------------------------
+
+def named_laws() -> dict[str, tuple[Any, str]]:
+    from scaling import laws
+
+    return {
+        "kaplan": (laws.KAPLAN_2020, "Kaplan et al. 2020, eq. 1.5 (Table 2)"),
+        "chinchilla": (laws.CHINCHILLA_2022, "Hoffmann et al. 2022, eq. 10 (as printed)"),
+        "chinchilla-unrounded": (laws.CHINCHILLA_2022_UNROUNDED, "Hoffmann et al. 2022, eq. 10 (full digits)"),
+        "epoch": (laws.EPOCH_2024, "Besiroglu et al. 2024 (Epoch AI refit)"),
+    }
+
+
+def load_law(spec: str) -> tuple[Any, str]:
+    """A law by name (see LAWS_HELP) or from a JSON file; InputError names what is wrong."""
+    from scaling.laws import ChinchillaLaw, KaplanLaw
+
+    laws = named_laws()
+    if spec in laws:
+        return laws[spec]
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"--law {spec!r} is neither {', '.join(laws)} nor an existing file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read law file {path}: {' '.join(str(e).split())}") from None
+    form = data.get("form") if isinstance(data, dict) else None
+    if form == "power":
+        raise InputError(f"law file {path} holds a one-variable power law; allocating compute "
+                         "needs a law of N and D (fit one with --law chinchilla)")
+    if form not in LAW_FIELDS:
+        raise InputError(f"law file {path}: \"form\" must be one of {', '.join(LAW_FIELDS)} "
+                         f"(got {form!r})")
+    missing = [k for k in LAW_FIELDS[form] if k not in data]
+    if missing:
+        raise InputError(f"law file {path}: missing {', '.join(map(repr, missing))} for form {form!r}")
+    values = {k: data[k] for k in LAW_FIELDS[form]}
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InputError(f"law file {path}: {k!r} must be a number (got {v!r})")
+    try:
+        law = (ChinchillaLaw if form == "chinchilla" else KaplanLaw)(**values)
+    except ValueError as e:
+        raise InputError(f"law file {path}: {e}") from None
+    return law, str(data.get("source") or path)
+
+
+def law_formula(law) -> str:
+    from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+
+    if isinstance(law, ChinchillaLaw):
+        return f"L = {law.E:.4g} + {law.A:.4g}/N^{law.alpha:.4g} + {law.B:.4g}/D^{law.beta:.4g}"
+    if isinstance(law, KaplanLaw):
+        return (f"L = [({law.N_c:.3g}/N)^({law.alpha_N:.4g}/{law.alpha_D:.4g}) + "
+                f"{law.D_c:.3g}/D]^{law.alpha_D:.4g}")
+    if isinstance(law, PowerLaw):
+        return f"L = {law.E:.4g} + ({law.x_c:.4g}/x)^{law.alpha:.4g}"
+    return repr(law)
+
+
+# --- allocate ----------------------------------------------------------------------------------
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    """N_opt, D_opt, tokens per parameter and expected loss at each budget under a law."""
+    from scaling.flops import pf_days
+    from scaling.optimal import allocation_exponents, compute_optimal
+
+    law, source = load_law(args.law)
+    rows = []
+    for C in args.compute:
+        N, D = compute_optimal(law, C)
+        a, b = allocation_exponents(law, C)
+        rows.append({"compute": C, "pf_days": pf_days(C), "N_opt": N, "D_opt": D,
+                     "tokens_per_param": D / N, "loss": float(law.predict(N, D)), "a": a, "b": b})
+    if args.json:
+        print(json.dumps({"law": args.law, "source": source, "formula": law_formula(law),
+                          "allocations": rows}, indent=2))
+        return 0
+    from scaling.cli import _human, _table
+
+    print(f"{source}: {law_formula(law)}")
+    table = [("C (FLOPs)", "PF-days", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss")]
+    for r in rows:
+        table.append((f"{r['compute']:.4g}", f"{r['pf_days']:.4g}",
+                      f"{r['N_opt']:.4g} ({_human(r['N_opt'])})", f"{r['D_opt']:.4g} ({_human(r['D_opt'])})",
+                      f"{r['tokens_per_param']:.3g}", f"{r['loss']:.4f}"))
+    print(_table(table, right={0, 1, 2, 3, 4, 5}))
+    local = "" if len({round(r["a"], 6) for r in rows}) == 1 else " (local, at the first budget)"
+    print(f"N_opt ∝ C^{rows[0]['a']:.3f}, D_opt ∝ C^{rows[0]['b']:.3f}{local}; loss in nats/token")
+    return 0
+
+
+# --- fit -------------------------------------------------------------------------------------
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def read_runs(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of a CSV; InputError for a missing, empty or header-less file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = [r for r in reader if any((v or "").strip() for v in r.values())]
+            header = list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise InputError(f"runs file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"cannot read runs file {path}: {' '.join(str(e).split())}") from None
+    if not header:
+        raise InputError(f"runs file {path} is empty (expected a header row naming the columns)")
+    return header, rows
+
+
+def find_column(path: Path, header: list[str], what: str, explicit: str | None = None,
+                required: bool = True) -> str | None:
+    """The header name holding `what` (N, D, C, loss), by alias or as given by `explicit`."""
+    keys = {_key(h): h for h in header if h}
+    wanted = (_key(explicit),) if explicit else ALIASES[what]
+    for alias in wanted:
+        if alias in keys:
+            return keys[alias]
+    if not required:
+        return None
+    names = f"{explicit!r}" if explicit else f"one of {', '.join(ALIASES[what])}"
+    raise InputError(f"runs file {path} has no column {names} for {what} "
+                     f"(found: {', '.join(h for h in header if h)})")
+
+
+def column(path: Path, rows: list[dict[str, str]], name: str):
+    import numpy as np
+
+    out = []
+    for i, r in enumerate(rows, start=2):  # line 1 is the header
+        text = (r.get(name) or "").strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(f"runs file {path}, line {i}, column {name!r}: could not parse "
+                             f"{text!r} as a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"runs file {path}, line {i}, column {name!r}: must be a positive "
+                             f"number (got {text})")
+        out.append(value)
+    return np.array(out)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if math.isfinite(x) else str(x)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a power law or Chinchilla's L(N, D) to a runs CSV; parameters, intervals, a plot."""
+    from scaling.fit import FitError
+
+    try:
+        return _fit(args)
+    except FitError as e:
+        raise InputError(f"the fit failed: {e}") from None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from scaling.fit import fit_chinchilla, fit_power_law
+
+    path = Path(args.runs)
+    header, rows = read_runs(path)
+    loss_col = find_column(path, header, "loss", args.loss)
+    if args.law == "power":
+        x_col = find_column(path, header, "N", args.x)
+        x, L = column(path, rows, x_col), column(path, rows, loss_col)
+        _need_rows(path, rows, 3 if args.irreducible else 2)
+        result = fit_power_law(x, L, args.irreducible, bootstrap=args.bootstrap, level=args.level,
+                               seed=args.seed)
+        inputs, used = {"x": x}, {"x": x_col, "loss": loss_col}
+    else:
+        if args.x:
+            raise InputError("--x applies to --law power only")
+        n_col = find_column(path, header, "N")
+        d_col = find_column(path, header, "D", required=False)
+        c_col = None if d_col else find_column(path, header, "C", required=False)
+        if d_col is None and c_col is None:
+            raise InputError(f"runs file {path} has no column for D (one of {', '.join(ALIASES['D'])}) "
+                             f"or for C (one of {', '.join(ALIASES['C'])}) (found: {', '.join(header)})")
+        N, L = column(path, rows, n_col), column(path, rows, loss_col)
+        D = column(path, rows, d_col) if d_col else column(path, rows, c_col) / (6 * N)
+        _need_rows(path, rows, 5)
+        result = fit_chinchilla(N, D, L, bootstrap=args.bootstrap, level=args.level, seed=args.seed)
+        inputs = {"N": N, "D": D}
+        used = {"N": n_col, ("D" if d_col else "C (D = C/6N)"): d_col or c_col, "loss": loss_col}
+    plot = None if args.no_plot else Path(args.plot or f"{path.stem}.{args.law}-fit.png")
+    if plot is not None:
+        _plot(result, inputs, L, plot, args.law, used)
+    if args.save_law:
+        _save_law(result.law, Path(args.save_law), path)
+    return _print_fit(args, path, result, used, plot)
+
+
+def _need_rows(path: Path, rows: list, k: int) -> None:
+    if len(rows) < k:
+        raise InputError(f"runs file {path} has {len(rows)} data rows; the fit needs at least {k}")
+
+
+def _save_law(law, target: Path, runs: Path) -> None:
+    from scaling.laws import ChinchillaLaw, PowerLaw
+
+    if isinstance(law, ChinchillaLaw):
+        data = {"form": "chinchilla", **{k: getattr(law, k) for k in LAW_FIELDS["chinchilla"]}}
+    elif isinstance(law, PowerLaw):
+        data = {"form": "power", "alpha": law.alpha, "x_c": law.x_c, "E": law.E}
+    data["source"] = f"scaling fit {runs.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
+    level = f"{100 * args.level:.3g}%"
+    rows_out = {k: {"estimate": v, **({"low": result.intervals[k].low, "high": result.intervals[k].high,
+                                        "se": result.intervals[k].se} if k in result.intervals else {})}
+                for k, v in result.params.items()}
+    if args.json:
+        print(json.dumps({"runs": str(path), "law": args.law, "columns": used,
+                          "formula": law_formula(result.law), "params": rows_out,
+                          "level": args.level, "bootstrap": args.bootstrap, "n_points": result.n_points,
+                          "r2_log": result.r2_log, "rmse_log": result.rmse_log,
+                          "status": list(result.status), "messages": list(result.messages),
+                          "plot": None if plot is None else str(plot)}, indent=2))
+        return 0
+    from scaling.cli import _table
+
+    cols = ", ".join(f"{k} = {v!r}" for k, v in used.items())
+    print(f"{result.n_points} runs from {path} ({cols})")
+    print(law_formula(result.law))
+    head = ("parameter", "estimate") + ((f"{level} interval", "std. error") if result.intervals else ())
+    table = [head]
+    for k, r in rows_out.items():
+        row = (k, _fmt(r["estimate"]))
+        if result.intervals:
+            row += ((f"[{_fmt(r['low'])}, {_fmt(r['high'])}]", _fmt(r["se"])) if "low" in r else ("", ""))
+        table.append(row)
+    print(_table(table, right={1, 3}))
+    boot = f"{args.bootstrap} bootstrap resamples" if args.bootstrap else "no bootstrap (--bootstrap N for intervals)"
+    print(f"R² (log L) {result.r2_log:.4f}, RMSE (log L) {result.rmse_log:.4g}; {boot}")
+    for m in result.messages:
+        print(f"warning: {m}")
+    if plot is not None:
+        print(f"plot: {plot}")
+    if args.save_law:
+        print(f"law: {args.save_law}")
+    return 0
+
+
+def _plot(result, inputs: dict, L, path: Path, law: str, used: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax, rx) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
+    if law == "power":
+        x = inputs["x"]
+        grid = np.logspace(np.log10(x.min()), np.log10(x.max()), 200)
+        ax.loglog(x, L, "o", label="runs")
+        ax.loglog(grid, result.law.predict(grid), "-", label=law_formula(result.law))
+        if result.law.E > 0:
+            ax.axhline(result.law.E, ls="--", color="gray", lw=1, label=f"E = {result.law.E:.3g}")
+        ax.set_xlabel(used["x"])
+        ax.set_ylabel("loss")
+        rx.semilogx(x, result.residuals, "o")
+        rx.set_xlabel(used["x"])
+    else:
+        pred = result.law.predict(inputs["N"], inputs["D"])
+        sc = ax.scatter(pred, L, c=np.log10(inputs["N"]), s=14, cmap="viridis")
+        lo, hi = min(pred.min(), L.min()), max(pred.max(), L.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="observed = predicted")
+        ax.set_xlabel(f"predicted loss: {law_formula(result.law)}", fontsize=8)
+        ax.set_ylabel("observed loss")
+        fig.colorbar(sc, ax=ax, label="log10 N")
+        rx.semilogx(inputs["N"], result.residuals, "o", ms=3)
+        rx.set_xlabel("N")
+    ax.legend(fontsize=8)
+    rx.axhline(0, color="gray", lw=1)
+    rx.set_ylabel("residual, log L − log L̂")
+    fig.suptitle(f"scaling fit --law {law}: R² (log) = {result.r2_log:.4f}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def add_fit_arguments(p: argparse.ArgumentParser, positive, integer) -> None:
+    p.add_argument("runs", metavar="RUNS.csv", help="the runs, one per row (columns above)")
+    p.add_argument("--law", choices=("power", "chinchilla"), required=True, help="the law to fit")
+    p.add_argument("--x", metavar="COLUMN", help="power: the column loss falls with (default: N)")
+    p.add_argument("--loss", metavar="COLUMN", help="the loss column (default: loss)")
+    p.add_argument("--no-irreducible", dest="irreducible", action="store_false",
+                   help="power: no irreducible term (E = 0)")
+    p.add_argument("--bootstrap", type=integer, default=200, help="resamples for intervals (default 200; 0: none)")
+    p.add_argument("--level", type=positive, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--seed", type=integer, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--plot", metavar="PATH", help="where to write the PNG (default: RUNS.<law>-fit.png here)")
+    p.add_argument("--no-plot", action="store_true", help="write no plot")
+    p.add_argument("--save-law", metavar="FILE", help="write the fitted law as JSON (for allocate --law FILE)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_allocate_arguments(p: argparse.ArgumentParser, positive) -> None:
+    p.add_argument("--compute", type=positive, nargs="+", required=True, metavar="C",
+                   help="training budget(s) in FLOPs, e.g. 1e21 5.76e23")
+    p.add_argument("--law", required=True, help="kaplan | chinchilla | chinchilla-unrounded | epoch | FILE")
+    p.add_argument("--json", action="store_true", help="print JSON")

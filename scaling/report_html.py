@@ -1,0 +1,262 @@
+"""The claim report as one self-contained HTML page: `report.html` beside `report.json`.
+
+Figures are embedded as base64 data URIs so the file can be mailed, attached to a CI run or
+opened offline. A summary table comes first (claim, source, verdict, the key measured value
+against the published one), then one section per claim (the paper's words, the
+measurements, notes, figures, the tests behind the verdict), then the environment. The page
+needs no script and no network; a print stylesheet keeps it readable on paper.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from scaling.report import VERDICTS, _fmt, _fmt_tolerance
+
+HTML_NAME = "report.html"
+
+VERDICT_LABEL = {"reproduced": "reproduced", "inconclusive": "inconclusive",
+                 "not_reproduced": "not reproduced"}
+VERDICT_ICON = {"reproduced": "✓", "inconclusive": "?", "not_reproduced": "✗"}
+
+# Kept in the page: a report must open anywhere, with no network and no build step.
+CSS = """
+:root { --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --bg-alt: #f5f7fa;
+  --ok: #17663a; --ok-bg: #e3f4e8; --bad: #a4211d; --bad-bg: #fbe6e4;
+  --unk: #7a5300; --unk-bg: #fdf1d6; --accent: #2851a3; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0 auto; padding: 2rem 1.5rem 4rem; max-width: 70rem; color: var(--fg);
+  font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.3rem; margin: 0 0 .4rem; }
+h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; color: var(--muted); }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
+.meta { color: var(--muted); margin: 0 0 1.2rem; }
+.counts { display: flex; gap: .6rem; flex-wrap: wrap; margin: .6rem 0 1.4rem; }
+.badge { display: inline-block; padding: .1rem .55rem; border-radius: 999px; font-weight: 600;
+  font-size: .85em; white-space: nowrap; border: 1px solid transparent; }
+.v-reproduced { color: var(--ok); background: var(--ok-bg); border-color: #b5dfc2; }
+.v-not_reproduced { color: var(--bad); background: var(--bad-bg); border-color: #f0bcb7; }
+.v-inconclusive { color: var(--unk); background: var(--unk-bg); border-color: #efd9a2; }
+.counts .badge { font-size: .95em; padding: .25rem .8rem; }
+.table-wrap { overflow-x: auto; margin: .4rem 0 1rem; }
+table { border-collapse: collapse; width: 100%; font-size: .93em; }
+th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--bg-alt); font-weight: 600; }
+th.num { text-align: right; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.outside td { background: var(--bad-bg); }
+.within-yes { color: var(--ok); font-weight: 600; }
+.within-no { color: var(--bad); font-weight: 600; }
+.claim { border: 1px solid var(--line); border-radius: 10px; padding: 1.2rem 1.4rem; margin: 1.6rem 0; }
+.claim-head { display: flex; justify-content: space-between; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
+blockquote { margin: .8rem 0; padding: .5rem 1rem; border-left: 4px solid var(--accent);
+  background: var(--bg-alt); font-family: Georgia, "Times New Roman", serif; font-size: 1.02em; }
+blockquote cite { display: block; margin-top: .3rem; font: .85em system-ui, sans-serif; color: var(--muted); font-style: normal; }
+.reasons { margin: .3rem 0 .6rem; }
+.note { margin: .4rem 0; }
+figure { margin: 1rem 0; text-align: center; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { color: var(--muted); font-size: .85em; margin-top: .3rem; }
+.missing { color: var(--bad); font-style: italic; }
+.small { font-size: .85em; color: var(--muted); }
+.env td:first-child { white-space: nowrap; color: var(--muted); width: 12rem; }
+ul.plain { margin: 0; padding-left: 1.1rem; }
+@media (max-width: 640px) { body { padding: 1rem .7rem 3rem; } .claim { padding: .9rem; } }
+@media print {
+  @page { margin: 1.5cm; }
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  a { color: inherit; }
+  .claim { border: none; border-top: 2px solid #888; border-radius: 0; padding: .8rem 0 0; break-before: auto; }
+  h1, h2, h3 { break-after: avoid; }
+  figure, tr, blockquote { break-inside: avoid; }
+  figure img { max-height: 12cm; width: auto; border: none; }
+  .table-wrap { overflow: visible; }
+  .badge, tr.outside td, th, blockquote { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _anchor(claim: dict[str, Any]) -> str:
+    return f"{claim['id']}-{claim['device']}"
+
+
+def _badge(verdict: str) -> str:
+    label = VERDICT_LABEL.get(verdict, verdict)
+    icon = VERDICT_ICON.get(verdict, "")
+    return f'<span class="badge v-{_e(verdict)}">{icon} {_e(label)}</span>'
+
+
+def _value(m: dict[str, Any], key: str = "value") -> str:
+    unit = f" {m['unit']}" if m.get("unit") and m.get(key) is not None else ""
+    return _e(_fmt(m.get(key)) + unit)
+
+
+def key_measurement(claim: dict[str, Any]) -> dict[str, Any] | None:
+    """The measurement a summary row shows: the first outside its tolerance (it explains a
+    failure), else the first with a published/expected value, else the first of all."""
+    ms = claim.get("measurements") or []
+    for pick in (lambda m: m.get("within") is False, lambda m: m.get("expected") is not None,
+                 lambda m: True):
+        for m in ms:
+            if pick(m):
+                return m
+    return None
+
+
+def _deviation(m: dict[str, Any]) -> str:
+    """Measured minus expected, relative when the expectation is a nonzero number."""
+    v, x = m.get("value"), m.get("expected")
+    if (not isinstance(v, (int, float)) or not isinstance(x, (int, float))
+            or isinstance(v, bool) or isinstance(x, bool)):
+        return "—"
+    if not (math.isfinite(v) and math.isfinite(x)):
+        return "—"
+    if x != 0:
+        return f"{100 * (v - x) / abs(x):+.3g}%"
+    return f"{v - x:+.4g}"
+
+
+def _summary_row(c: dict[str, Any]) -> str:
+    m = key_measurement(c)
+    if m is None:
+        key = '<span class="small">no measurements</span>'
+    else:
+        key = f"{_e(m['name'])}: <b>{_value(m)}</b>"
+        if m.get("expected") is not None:
+            key += f" vs {_value(m, 'expected')}"
+            if m.get("tolerance") is not None:
+                key += f' <span class="small">({_e(_fmt_tolerance(m))})</span>'
+        n_exp = sum(x.get("within") is not None for x in c["measurements"])
+        n_in = sum(x.get("within") is True for x in c["measurements"])
+        if n_exp > 1:
+            key += f'<br><span class="small">{n_in}/{n_exp} within tolerance</span>'
+    return (f'<tr><td><a href="#{_e(_anchor(c))}">{_e(c["title"])}</a>'
+            f'<br><code class="small">{_e(c["id"])}</code></td>'
+            f"<td>{_e(c['device'])}</td><td>{_e(c['source'])}</td>"
+            f"<td>{_badge(c['verdict'])}</td><td>{key}</td></tr>")
+
+
+def _measurements_table(ms: list[dict[str, Any]]) -> str:
+    rows = []
+    for m in ms:
+        within = m.get("within")
+        cls = ' class="outside"' if within is False else ""
+        within_cell = ("—" if within is None else
+                       '<span class="within-yes">yes</span>' if within else
+                       '<span class="within-no">no</span>')
+        note = f'<br><span class="small">{_e(m["note"])}</span>' if m.get("note") else ""
+        rows.append(
+            f"<tr{cls}><td>{_e(m['name'])}{note}</td><td class=\"num\">{_value(m)}</td>"
+            f"<td class=\"num\">{_value(m, 'expected')}</td>"
+            f"<td class=\"num\">{_e(_fmt_tolerance(m))}</td>"
+            f"<td class=\"num\">{_e(_deviation(m))}</td><td>{within_cell}</td></tr>")
+    return ('<div class="table-wrap"><table><thead><tr><th>measurement</th><th class="num">measured</th>'
+            '<th class="num">published / expected</th><th class="num">tolerance</th>'
+            '<th class="num">deviation</th><th>within</th>'
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+
+
+def _figure(rel: str, report_dir: Path | None) -> str:
+    caption = _e(Path(rel).stem)
+    path = (Path(report_dir) / rel) if report_dir is not None else Path(rel)
+    try:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError:
+        return f'<p class="missing">figure missing: {_e(rel)}</p>'
+    mime = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    return (f'<figure><img src="data:{mime};base64,{data}" alt="{caption}" loading="eager">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _claim_section(c: dict[str, Any], report_dir: Path | None) -> str:
+    parts = [f'<section class="claim" id="{_e(_anchor(c))}">',
+             f'<div class="claim-head"><h2>{_e(c["title"])}</h2>{_badge(c["verdict"])}</div>',
+             f'<p class="meta"><code>{_e(c["id"])}</code> · device {_e(c["device"])} · '
+             f'tier {_e(c["tier"])} · {float(c.get("duration_s") or 0):.1f} s</p>']
+    if c.get("quote"):
+        parts.append(f"<blockquote>“{_e(c['quote'])}”<cite>— {_e(c['source'])}</cite></blockquote>")
+    else:
+        parts.append(f"<p>Source: {_e(c['source'])}</p>")
+    if c.get("reasons"):
+        parts.append('<p class="reasons"><b>Why:</b> ' + "; ".join(_e(r) for r in c["reasons"]) + "</p>")
+    if c.get("measurements"):
+        parts += ["<h3>Measurements</h3>", _measurements_table(c["measurements"])]
+    for n in c.get("notes") or []:
+        parts.append(f'<p class="note">{_e(n)}</p>')
+    if c.get("figures"):
+        parts.append("<h3>Figures</h3>")
+        parts += [_figure(f, report_dir) for f in c["figures"]]
+    if c.get("tests"):
+        items = "".join(f"<li><code>{_e(t.get('nodeid', ''))}</code> — {_e(t.get('outcome', ''))}"
+                        f"{', ' + _e(VERDICT_LABEL.get(t['verdict'], t['verdict'])) if t.get('verdict') else ''}</li>"
+                        for t in c["tests"])
+        parts.append(f'<h3>Tests</h3><ul class="plain small">{items}</ul>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _env_value(v: Any) -> str:
+    if isinstance(v, dict):
+        if not v:
+            return "—"
+        return "<br>".join(f"{_e(k)}: {_env_value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_env_value(x) for x in v) or "—"
+    return _e(_fmt(v))
+
+
+def _environment(env: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{_e(k)}</td><td class=\"mono\">{_env_value(v)}</td></tr>"
+                   for k, v in env.items())
+    return ('<section id="environment"><h2>Environment</h2><div class="table-wrap">'
+            f'<table class="env"><tbody>{rows}</tbody></table></div></section>')
+
+
+def render_html(report: dict[str, Any], report_dir: Path | str | None = None) -> str:
+    """The report as a self-contained HTML page; figures are read from `report_dir` (paths in
+    the report are relative to it) and embedded; a missing one is shown as missing."""
+    report_dir = None if report_dir is None else Path(report_dir)
+    env = report.get("environment") or {}
+    claims = report.get("claims") or []
+    summary = report.get("summary") or {v: sum(c["verdict"] == v for c in claims) for v in VERDICTS}
+    commit = env.get("git_commit")
+    meta = [f"tier <b>{_e(report.get('tier', '?'))}</b>", f"{len(claims)} claim results"]
+    if commit:
+        meta.append(f"commit <code>{_e(str(commit)[:12])}</code>")
+    counts = "".join(f'<span class="badge v-{_e(v)}">{_e(n)} {_e(VERDICT_LABEL.get(v, v))}</span>'
+                     for v, n in summary.items())
+    body = [
+        "<header><h1>Scaling-law claims report</h1>",
+        f'<p class="meta">{" · ".join(meta)}</p>',
+        f'<div class="counts">{counts}</div></header>',
+        '<section id="summary"><div class="table-wrap"><table><thead><tr><th>claim</th>'
+        "<th>device</th><th>source</th><th>verdict</th><th>key measurement: measured vs published</th>"
+        "</tr></thead><tbody>" + "".join(_summary_row(c) for c in claims) + "</tbody></table></div></section>",
+        *(_claim_section(c, report_dir) for c in claims),
+        _environment(env),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>Scaling-law claims report ({_e(report.get('tier', ''))})</title>"
+            f"<style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_html(report_dir: Path | str, report: dict[str, Any]) -> Path:
+    """Write `report.html` into `report_dir` (created), figures embedded; return its path."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / HTML_NAME
+    path.write_text(render_html(report, report_dir), encoding="utf-8")
+    return path
