@@ -1,0 +1,156 @@
+"""Pearce & Song 2024 (and Porian et al. 2024): the Kaplan-Chinchilla gap in a comes from
+counting non-embedding parameters at small scale.
+
+Losses are simulated from a Chinchilla law of TOTAL parameters N_T. Pearce & Song fit the
+total count of Chinchilla's configurations (vocab 32k) as N_T = N_E + 47491·N_E^(1/3), N_E the
+non-embedding parameters. Done Kaplan's way - the compute-optimal N_E for each non-embedding
+budget C_E = 6·N_E·D, fitted as one power law over Kaplan's range of 768 to 1.5e9
+non-embedding parameters - the exponent comes out about 0.73-0.78; done Chinchilla's way, total
+parameters against total compute, it is about 0.5. The frontier is found twice: exactly (a
+one-dimensional minimization per budget) and by the IsoFLOP method on simulated losses (a
+parabola in log N per budget), the way an experimenter would see it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from scaling.laws import CHINCHILLA_2022, CHINCHILLA_2022_UNROUNDED, EPOCH_2024
+from scaling.optimal import compute_optimal, fit_isoflop
+
+pytestmark = pytest.mark.claim(
+    "chinchilla-gap",
+    title="Counting non-embedding parameters at small scale turns a ≈ 0.5 into ≈ 0.75",
+    source="Pearce & Song 2024 (arXiv:2406.12907); Porian et al. 2024 (arXiv:2406.19146)",
+    quote="much of this discrepancy can be attributed to Kaplan counting non-embedding rather than "
+    "total parameters, combined with their analysis being performed at small scale",
+)
+
+EMBEDDING_COEF = 47491.0  # Pearce & Song: N_T = N_E + 47491·N_E^(1/3) for Chinchilla's configs
+KAPLAN_RANGE = (768.0, 1.5e9)  # Kaplan's non-embedding model sizes (§1, PUBLISHED.md)
+# Pearce & Song report a local exponent of about 0.74-0.78; the issue and CLAIMS.md say
+# 0.73-0.78: the band the non-embedding exponent must land in.
+NON_EMBEDDING_BAND = (0.73, 0.78)
+# "About 0.5": Hoffmann's Table 2 approaches give 0.46-0.50 and Epoch 0.51; ±0.05 covers them.
+TOTAL_EXPECTED, TOTAL_TOLERANCE = 0.5, 0.05
+# A parabola over ±0.4 decades of N per budget biases each minimum slightly; the IsoFLOP
+# exponent must agree with the exact frontier's to this (absolute).
+ISOFLOP_TOLERANCE = 0.02
+N_FRONTIER_BUDGETS = 64  # the exact frontier: dense enough that the fitted slope is converged
+ISOFLOP_BUDGETS = {"smoke": 6, "standard": 12, "full": 24}  # simulated IsoFLOP experiment
+# Pearce & Song simulate with Chinchilla's published law; Epoch's refit is the cross-check.
+LAWS = {"Chinchilla printed": CHINCHILLA_2022, "Chinchilla TeX digits": CHINCHILLA_2022_UNROUNDED}
+
+
+class NonEmbeddingView:
+    """The law seen through non-embedding parameters: L(N_E, D) = law(N_E + 47491 N_E^(1/3), D)."""
+
+    def __init__(self, law):
+        self.law = law
+
+    def predict(self, N_E, D):
+        N_E = np.asarray(N_E, dtype=float)
+        return self.law.predict(total_params(N_E), D)
+
+
+def total_params(N_E):
+    return N_E + EMBEDDING_COEF * np.cbrt(N_E)
+
+
+def _budget_for(view, n_target: float) -> float:
+    """The non-embedding budget C_E whose compute-optimal N_E is n_target (bisection in log C)."""
+    lo, hi = math.log(1e6), math.log(1e28)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if compute_optimal(view, math.exp(mid))[0] < n_target else (lo, mid)
+    return math.exp(0.5 * (lo + hi))
+
+
+def frontiers(law, n_budgets: int):
+    """Exact non-embedding and total frontiers over Kaplan's size range, and their exponents."""
+    view = NonEmbeddingView(law)
+    C_E = np.logspace(math.log10(_budget_for(view, KAPLAN_RANGE[0])),
+                      math.log10(_budget_for(view, KAPLAN_RANGE[1])), n_budgets)
+    N_E = compute_optimal(view, C_E)[0]
+    D = C_E / (6 * N_E)
+    C_T = 6 * total_params(N_E) * D  # the same runs, total compute
+    N_T = compute_optimal(law, C_T)[0]
+    a_E = np.polyfit(np.log(C_E), np.log(N_E), 1)[0]
+    a_T = np.polyfit(np.log(C_T), np.log(N_T), 1)[0]
+    return C_E, N_E, C_T, N_T, float(a_E), float(a_T)
+
+
+def isoflop_exponent(law, C_E) -> float:
+    """a from IsoFLOP parabolas on losses simulated at 9 sizes (±0.4 decades) per budget."""
+    view = NonEmbeddingView(law)
+    C, N = [], []
+    for c in C_E:
+        n_opt = compute_optimal(view, c)[0]
+        for n in n_opt * np.logspace(-0.4, 0.4, 9):
+            C.append(c)
+            N.append(n)
+    C, N = np.array(C), np.array(N)
+    return fit_isoflop(C, N, view.predict(N, C / (6 * N))).a
+
+
+@pytest.mark.parametrize("name", list(LAWS))
+def test_non_embedding_frontier_at_kaplan_scale_gives_kaplans_exponent(claim, tier, name):
+    """Over 768..1.5e9 non-embedding params the frontier exponent lies in 0.73-0.78; with total params it is about 0.5."""
+    law = LAWS[name]
+    C_E, N_E, C_T, N_T, a_E, a_T = frontiers(law, N_FRONTIER_BUDGETS)
+    C_iso, *_, a_E_iso_budgets, _ = frontiers(law, ISOFLOP_BUDGETS[tier.name])
+    a_iso = isoflop_exponent(law, C_iso)
+    mid = 0.5 * sum(NON_EMBEDDING_BAND)
+    claim.measure(f"{name}: a over non-embedding N (exact frontier)", a_E, expected=mid,
+                  tolerance=mid - NON_EMBEDDING_BAND[0])
+    claim.measure(f"{name}: a over non-embedding N (IsoFLOP parabolas)", a_iso,
+                  expected=a_E_iso_budgets, tolerance=ISOFLOP_TOLERANCE,
+                  note=f"{len(C_iso)} budgets; compared with the exact frontier at the same budgets")
+    claim.measure(f"{name}: a over total N", a_T, expected=TOTAL_EXPECTED, tolerance=TOTAL_TOLERANCE)
+    local = np.gradient(np.log(N_E), np.log(C_E))
+    peak = int(np.argmax(local))
+    claim.note(f"{name}: budgets C_E {C_E[0]:.3g}..{C_E[-1]:.3g} FLOPs; the local slope "
+               f"d log N_E / d log C_E is {local[0]:.2f} at the small end, peaks at {local[peak]:.2f} "
+               f"(C_E ≈ {C_E[peak]:.2g}, where embeddings stop dominating) and falls to {local[-1]:.2f} "
+               f"at the large end, so one power law over the range reads {a_E:.3f}; total "
+               f"parameters give {a_T:.3f} throughout.")
+    claim.figure(_figure(name, C_E, N_E, C_T, N_T, a_E, a_T, local), f"frontiers-{name}")
+    assert NON_EMBEDDING_BAND[0] <= a_E <= NON_EMBEDDING_BAND[1]
+    assert abs(a_iso - a_E_iso_budgets) <= ISOFLOP_TOLERANCE
+    assert abs(a_T - TOTAL_EXPECTED) <= TOTAL_TOLERANCE
+
+
+def test_epoch_refit_shows_the_same_gap(claim):
+    """With Epoch's law too, non-embedding counting at Kaplan's scale lifts a from about 0.5 to at least 0.73."""
+    C_E, N_E, C_T, N_T, a_E, a_T = frontiers(EPOCH_2024, N_FRONTIER_BUDGETS)
+    claim.measure("Epoch 2024: a over non-embedding N (exact frontier)", a_E,
+                  expected=NON_EMBEDDING_BAND[1], note="Pearce & Song's band is for Chinchilla's law")
+    claim.measure("Epoch 2024: a over total N", a_T, expected=TOTAL_EXPECTED, tolerance=TOTAL_TOLERANCE)
+    claim.note(f"Epoch's law: a = {a_E:.3f} over non-embedding parameters at Kaplan's scale "
+               f"(Pearce & Song's 0.74-0.78 band was found with Chinchilla's law), {a_T:.3f} over total.")
+    assert a_E >= NON_EMBEDDING_BAND[0]
+    assert abs(a_T - TOTAL_EXPECTED) <= TOTAL_TOLERANCE
+
+
+def _figure(name, C_E, N_E, C_T, N_T, a_E, a_T, local):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax1.loglog(C_E, N_E, "C3o-", ms=3, label=f"non-embedding N_E vs C_E = 6·N_E·D: fit a = {a_E:.3f}")
+    ax1.loglog(C_T, N_T, "C0o-", ms=3, label=f"total N_T vs C_T = 6·N_T·D: a = {a_T:.3f}")
+    ax1.axhspan(*KAPLAN_RANGE, color="grey", alpha=0.12, label="Kaplan's N range (768..1.5e9)")
+    ax1.set(xlabel="training FLOPs", ylabel="compute-optimal parameters", title=f"{name}: two frontiers")
+    ax1.legend(fontsize=8)
+    ax2.semilogx(C_E, local, "C3-", label="local d log N_E / d log C_E")
+    ax2.axhspan(*NON_EMBEDDING_BAND, color="C3", alpha=0.15, label="Pearce & Song band")
+    ax2.axhline(a_T, color="C0", label="total-parameter exponent")
+    ax2.set(xlabel="non-embedding FLOPs C_E", ylabel="exponent", title="local exponent")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
