@@ -139,11 +139,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "device" not in metafunc.fixturenames or _state_key not in metafunc.config.stash:
         return
     params = []
-    for name in _state(metafunc.config).resolved_devices():
+    state = _state(metafunc.config)
+    for name in state.resolved_devices():
         marks = []
         if name == "cuda" and not _cuda_available():
-            marks.append(pytest.mark.skip(reason="cuda requested by --scaling-device but "
-                                                 "torch.cuda.is_available() is False"))
+            asked = ",".join(state.devices)
+            marks.append(pytest.mark.skip(reason=f"cuda is not available (--scaling-device={asked}; "
+                                                 "torch.cuda.is_available() is False)"))
         params.append(pytest.param(name, marks=marks, id=name))
     metafunc.parametrize("device", params)
 

@@ -160,7 +160,7 @@ def test_absent_cuda_is_a_skip_with_reason(pytester: pytest.Pytester) -> None:
     make_claims(pytester)
     result = pytester.runpytest("--scaling-device=cpu,cuda", "-rs")
     result.assert_outcomes(passed=1, skipped=1, xfailed=1)
-    result.stdout.fnmatch_lines(["*SKIPPED*cuda requested by --scaling-device*"])
+    result.stdout.fnmatch_lines(["*SKIPPED*cuda is not available (--scaling-device=cpu,cuda*"])
     only_cuda = pytester.runpytest("--scaling-device=cuda")
     only_cuda.assert_outcomes(skipped=1, xfailed=1)
 
