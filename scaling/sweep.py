@@ -1,0 +1,254 @@
+"""Sweeps: grids of training runs, keyed, stored, and never trained twice.
+
+A `Job` is (config, source spec, settings). `run_key` hashes everything that determines
+its result (config, data fingerprint, settings incl. seed and device, engine version), so
+a finished run found in the `RunStore` is reused, whoever trained it and wherever.
+`run_sweep` checks every job before any training starts, trains the missing ones on an
+executor (see `scaling.executors`) and writes each result as soon as it arrives, from
+this process only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaling.executors import check_executor, default_workers, execute, threads_for
+from scaling.model import GPTConfig
+from scaling.params import count_params
+from scaling.store import RunStore
+from scaling.train import ENGINE_VERSION, Run, TrainSettings, validate
+
+__all__ = ["Job", "RunStore", "SweepError", "SweepResult", "add_sweep_arguments", "heads_for", "job_keys",
+           "make_jobs", "run_key", "run_sweep", "run_sweep_command", "sweep", "threads_for",
+           "width_config"]
+
+HEAD_DIM = 16  # width dial: heads at least 16 wide, as many as divide d_model (see heads_for)
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep raised; the others finished and are in the store."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do: a model config, a data source spec (for `make_source`) and settings."""
+
+    config: GPTConfig
+    source_spec: str
+    settings: TrainSettings
+
+    def __post_init__(self):
+        if not isinstance(self.config, GPTConfig):
+            raise ValueError(f"'config' must be a GPTConfig (got config={self.config!r})")
+        if not isinstance(self.source_spec, str) or not self.source_spec:
+            raise ValueError(f"'source_spec' must be a non-empty string (got source_spec={self.source_spec!r})")
+        if not isinstance(self.settings, TrainSettings):
+            raise ValueError(f"'settings' must be a TrainSettings (got settings={self.settings!r})")
+
+    def payload(self, fingerprint: str | None, concurrent_runs: int | None) -> dict[str, Any]:
+        """The JSON-able form a worker trains from; it checks its data against `fingerprint`."""
+        return {"config": dataclasses.asdict(self.config), "source_spec": self.source_spec,
+                "fingerprint": fingerprint, "settings": self.settings.to_dict(),
+                "concurrent_runs": concurrent_runs}
+
+
+def run_key(job: Job, fingerprint: str) -> str:
+    """sha256 (hex) of everything that determines the job's result.
+
+    The data enters by its fingerprint, not its spec, so the same corpus reached by two
+    paths shares runs and an edited corpus does not.
+    """
+    ident = {
+        "config": dataclasses.asdict(job.config),
+        "data": fingerprint,
+        "settings": job.settings.to_dict(),
+        "engine": ENGINE_VERSION,
+    }
+    text = json.dumps(ident, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def heads_for(d_model: int) -> int:
+    """The most heads that divide d_model with each head at least 16 wide (1 below d = 32).
+
+    d_model // 16 when 16 divides d_model (64 -> 4, 48 -> 3); otherwise the largest divisor
+    under it (56 -> 2 heads of 28), so every positive width is a valid config.
+    """
+    return max(h for h in range(1, max(1, d_model // HEAD_DIM) + 1) if d_model % h == 0)
+
+
+def width_config(d_model: int, n_layer: int, n_ctx: int, vocab_size: int, **kw) -> GPTConfig:
+    """The sweep's size dial: width d_model, n_head = heads_for(d_model), d_ff = 4·d_model."""
+    if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model <= 0:
+        raise ValueError(f"'d_model' must be a positive integer (got d_model={d_model!r})")
+    return GPTConfig(n_layer=n_layer, d_model=d_model, n_head=heads_for(d_model),
+                     n_ctx=n_ctx, vocab_size=vocab_size, d_ff=4 * d_model, **kw)
+
+
+def make_jobs(source_spec: str, sizes: Iterable[int], *, n_layer: int, n_ctx: int, vocab_size: int,
+              tokens: Iterable[int] = (), flops: Iterable[float] = (), seeds: Iterable[int] = (0,),
+              **settings: Any) -> list[Job]:
+    """The grid sizes × budgets × seeds; budgets in tokens, or in FLOPs C (D = C / 6N_total).
+
+    6N with total parameters is Chinchilla's convention (Hoffmann et al. 2022, §3, C ≈ 6ND).
+    """
+    tokens, flops, seeds = list(tokens), list(flops), list(seeds)
+    if bool(tokens) == bool(flops):
+        raise ValueError(f"give token budgets or FLOP budgets, exactly one (got tokens={tokens}, flops={flops})")
+    jobs = []
+    for d in sizes:
+        cfg = width_config(d, n_layer, n_ctx, vocab_size)
+        n = count_params(cfg).total
+        budgets = tokens or [int(c // (6 * n)) for c in flops]
+        for i, t in enumerate(budgets):
+            if t <= 0:
+                raise ValueError(f"'flops' budget {flops[i]:g} is below one token for d_model={d} "
+                                 f"(6N = {6 * n:g} FLOPs per token)")
+            for s in seeds:
+                jobs.append(Job(cfg, source_spec, TrainSettings(tokens=t, seed=s, **settings)))
+    return jobs
+
+
+def run_sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None = None,
+              executor: str = "local", progress: bool = False) -> list[Run]:
+    """Every job's `Run`, in job order: from the store when finished before, else trained.
+
+    Everything is checked (sources, configs against sources, budgets) before anything
+    trains. Each new result is written to the store the moment it arrives, so a sweep
+    killed at any point loses no finished run. Runs that raise do not stop the others;
+    a `SweepError` naming them is raised at the end.
+    """
+    return sweep(jobs, store, workers, executor, progress).runs
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """`run_sweep`'s runs with their keys and which of them came from the store."""
+
+    runs: list[Run]
+    keys: list[str]
+    reused: frozenset[str]
+
+
+def sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None = None,
+          executor: str = "local", progress: bool = False) -> SweepResult:
+    """`run_sweep`, also telling which runs were reused (for the CLI's summary)."""
+    check_executor(executor)
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"'workers' must be a positive integer (got workers={workers!r})")
+    jobs = list(jobs)
+    keys, sources = _plan(jobs)
+    own_store = not isinstance(store, RunStore)
+    store = RunStore(store) if own_store else store
+    try:
+        runs: dict[str, Run] = {}
+        for k in dict.fromkeys(keys):
+            found = store.get(k)
+            if found is not None:
+                runs[k] = found
+        reused = frozenset(runs)
+        todo = [k for k in dict.fromkeys(keys) if k not in runs]  # each distinct run once
+        job_of = dict(zip(keys, jobs))
+        concurrent = _concurrency(executor, workers, len(todo))
+        payloads = [job_of[k].payload(sources[job_of[k].source_spec].fingerprint, concurrent)
+                    for k in todo]
+        errors = []
+        with _progress_bar(len(todo), progress) as bar:
+            for i, result in execute(payloads, executor, workers, sources):
+                if isinstance(result, BaseException):
+                    errors.append((job_of[todo[i]], result))
+                else:
+                    run = Run.from_dict(result)
+                    store.put(todo[i], run)
+                    runs[todo[i]] = run
+                    bar.set_postfix_str(f"d={run.config['d_model']} loss={run.eval_loss:.4f}")
+                bar.update(1)
+        if errors:
+            lines = "; ".join(f"{_describe(j)}: {type(e).__name__}: {e}" for j, e in errors)
+            raise SweepError(f"{len(errors)} of {len(todo)} runs failed: {lines}") from errors[0][1]
+        return SweepResult(runs=[runs[k] for k in keys], keys=keys, reused=reused)
+    finally:
+        if own_store:
+            store.close()
+
+
+def job_keys(jobs: Sequence[Job]) -> list[str]:
+    """Check every job against its source (ValueError naming the value) and return its run key."""
+    return _plan(list(jobs))[0]
+
+
+def _plan(jobs: list[Job]) -> tuple[list[str], dict[str, Any]]:
+    """(run key of each job, source of each spec); builds each distinct source once."""
+    from scaling.data import make_source
+
+    sources: dict[str, Any] = {}
+    keys = []
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise ValueError(f"'jobs' must hold Job objects (got {job!r})")
+        if job.source_spec not in sources:
+            sources[job.source_spec] = make_source(job.source_spec)
+        source = sources[job.source_spec]
+        try:
+            validate(job.config, source, job.settings)
+        except ValueError as e:
+            raise ValueError(f"{e} [in job {_describe(job)}]") from e
+        keys.append(run_key(job, source.fingerprint))
+    return keys, sources
+
+
+def add_sweep_arguments(parser) -> None:
+    """Add `scaling sweep`'s options to an argparse parser (see `scaling.sweep_cli`)."""
+    from scaling.sweep_cli import add_arguments
+
+    add_arguments(parser)
+
+
+def run_sweep_command(args) -> int:
+    """Run `scaling sweep` from parsed arguments; returns the exit status."""
+    from scaling.sweep_cli import run_command
+
+    return run_command(args)
+
+
+def _concurrency(executor: str, workers: int, n_runs: int) -> int | None:
+    if executor.startswith("dask://"):
+        return None  # each remote worker decides from its own task slots
+    return max(1, min(workers, n_runs))
+
+
+def _describe(job: Job) -> str:
+    c, s = job.config, job.settings
+    return (f"{job.source_spec} L={c.n_layer} d={c.d_model} tokens={s.tokens} "
+            f"seed={s.seed} device={s.device}")
+
+
+class _NoBar:
+    """Stands in for a tqdm bar when progress is off."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True)

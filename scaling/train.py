@@ -1,0 +1,379 @@
+"""One training run: a GPT, a data source and a token budget in; a `Run` out.
+
+AdamW with linear warmup and cosine decay, a fixed held-out eval set, a loss curve at
+log-spaced steps, parameters and FLOPs in each convention, wall time and tokens/s.
+Same seed on CPU (and the same torch thread count) gives the same losses bit for bit.
+A NaN or infinite loss ends the run with status "diverged"; it is a result, not an error.
+On CUDA: bf16 autocast and TF32 matmuls. The loop is kept lean because tiny models are
+bound by Python overhead, not FLOPs: batches come in preallocated chunks, the optimizer
+step is fused, gradients are freed with set_to_none, and nothing syncs a GPU per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from scaling.flops import measure_training_flops, training_flops_per_token
+from scaling.model import GPT, GPTConfig
+from scaling.params import count_params
+from scaling.schedule import curve_steps, default_lr, lr_at
+
+# Bump when anything that changes a run's numbers changes (loop, schedule, default LR rule,
+# optimizer, eval set): it is part of every run key, so older engines' runs are not reused.
+ENGINE_VERSION = "1"
+
+EVAL_SEED = 20240601  # one fixed held-out set shared by every run, so runs compare exactly
+CHUNK_STEPS = 16  # train batches fetched per call to source.batch (amortizes Python overhead)
+ADAM_BETAS = (0.9, 0.95)  # GPT-3 (Brown et al. 2020, App. B) and nanoGPT
+ADAM_EPS = 1e-8
+CUDA_CHECK_EVERY = 32  # steps between divergence checks on CUDA (each check syncs the GPU)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything about a run besides the model and the data.
+
+    tokens: training token budget (rounded down to whole steps of batch_size·n_ctx).
+    lr: peak learning rate; None uses `default_lr` for the model's non-embedding N.
+    warmup_tokens_frac: fraction of the budget spent warming up linearly from 0.
+    min_lr_frac: the cosine decays to this fraction of the peak at the last step.
+    eval_seqs: sequences in the fixed held-out set behind `Run.eval_loss`.
+    curve_points: log-spaced steps at which the loss curve is recorded.
+    curve_eval_seqs: eval sequences behind the curve's eval_loss (a prefix of the eval
+    set, kept small because it is evaluated at every curve point); 0 to skip.
+    grad_clip: global gradient-norm clip (0 disables).
+    """
+
+    tokens: int
+    batch_size: int = 32
+    lr: float | None = None
+    warmup_tokens_frac: float = 0.05
+    min_lr_frac: float = 0.1
+    weight_decay: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    eval_seqs: int = 128
+    curve_points: int = 16
+    curve_eval_seqs: int = 32
+    grad_clip: float = 1.0
+
+    def __post_init__(self):
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ValueError(f"{name!r} must be {what} (got {name}={getattr(self, name)!r})")
+
+        def is_int(v) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        def is_num(v) -> bool:
+            return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
+
+        need(is_int(self.tokens) and self.tokens > 0, "tokens", "a positive integer")
+        need(is_int(self.batch_size) and self.batch_size > 0, "batch_size", "a positive integer")
+        need(self.lr is None or (is_num(self.lr) and self.lr > 0), "lr", "None or a positive number")
+        need(is_num(self.warmup_tokens_frac) and 0 <= self.warmup_tokens_frac < 1,
+             "warmup_tokens_frac", "in [0, 1)")
+        need(is_num(self.min_lr_frac) and 0 <= self.min_lr_frac <= 1, "min_lr_frac", "in [0, 1]")
+        need(is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0")
+        need(is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
+        need(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"),
+             "device", "'cpu', 'cuda' or 'cuda:N'")
+        need(is_int(self.eval_seqs) and self.eval_seqs > 0, "eval_seqs", "a positive integer")
+        need(is_int(self.curve_points) and self.curve_points >= 2, "curve_points", "an integer >= 2")
+        need(is_int(self.curve_eval_seqs) and 0 <= self.curve_eval_seqs <= self.eval_seqs,
+             "curve_eval_seqs", f"an integer in [0, eval_seqs={self.eval_seqs}]")
+        need(is_num(self.grad_clip) and self.grad_clip >= 0, "grad_clip", "a number >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The result of one training run; JSON round-trip with `to_dict`/`from_dict`.
+
+    eval_loss: mean cross-entropy (nats/token) on the fixed held-out set; NaN if diverged.
+    curve: [{step, tokens, lr, train_loss, eval_loss?}] at log-spaced steps; train_loss is
+    the mean over the steps since the previous point (None once the loss is not finite).
+    params: {total, embedding, non_embedding} from `scaling.params.count_params`.
+    flops: training FLOPs for the D tokens trained: "6nd" (6·N_total·D, Chinchilla's
+    convention), "6nd_non_embedding" (Kaplan's C ≈ 6ND), "kaplan" (Kaplan Table 1 with
+    the attention term), "palm" (6N + 12·L·d·n_ctx per token, the MFU numerator),
+    "measured" (FlopCounterMode on one real forward+backward, × D) and
+    "measured_per_token".
+    tokens_per_s: training tokens over the time spent in training steps (no eval).
+    """
+
+    config: dict[str, Any]
+    source: dict[str, Any]
+    settings: dict[str, Any]
+    eval_loss: float
+    curve: list[dict[str, Any]]
+    tokens: int
+    steps: int
+    lr: float
+    params: dict[str, int]
+    flops: dict[str, float]
+    wall_s: float
+    tokens_per_s: float
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    threads: int = 1
+    engine_version: str = ENGINE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-able dict (NaN and infinities become None)."""
+        return _json_safe(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        """Rebuild a Run; keys this engine does not know (a newer engine's) are ignored."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        required = [n for n, f in fields.items()
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [n for n in required if n not in d]
+        if missing:
+            raise ValueError(f"Run.from_dict is missing fields {missing} (got keys {sorted(d)})")
+        kw = {k: v for k, v in d.items() if k in fields}
+        if kw["eval_loss"] is None:  # a diverged run's NaN, stored as JSON null
+            kw["eval_loss"] = math.nan
+        return cls(**kw)
+
+    @property
+    def gpt_config(self) -> GPTConfig:
+        """The run's model config as a GPTConfig."""
+        return GPTConfig(**self.config)
+
+
+def _json_safe(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `validate` derives from a config, a source and settings before any training."""
+
+    steps: int
+    tokens: int
+    lr: float
+    warmup_steps: int
+
+
+def validate(config: GPTConfig, source, settings: TrainSettings) -> Plan:
+    """Check that the three fit together; ValueError naming the value otherwise."""
+    if not isinstance(config, GPTConfig):
+        raise ValueError(f"'config' must be a GPTConfig (got {type(config).__name__})")
+    if not isinstance(settings, TrainSettings):
+        raise ValueError(f"'settings' must be a TrainSettings (got {type(settings).__name__})")
+    if config.vocab_size < source.vocab_size:
+        raise ValueError(
+            f"'vocab_size' must cover the source's vocabulary (got vocab_size={config.vocab_size}, "
+            f"source {source.name!r} has {source.vocab_size} tokens)"
+        )
+    per_step = settings.batch_size * config.n_ctx
+    steps = settings.tokens // per_step
+    if steps < 1:
+        raise ValueError(
+            f"'tokens' must be at least one batch of batch_size·n_ctx = "
+            f"{settings.batch_size}·{config.n_ctx} = {per_step} tokens (got tokens={settings.tokens})"
+        )
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"'device' {settings.device!r} is not available (torch sees no CUDA device)")
+    n = count_params(config).non_embedding
+    lr = settings.lr if settings.lr is not None else default_lr(n)
+    warmup = math.ceil(settings.warmup_tokens_frac * steps)
+    return Plan(steps=steps, tokens=steps * per_step, lr=lr, warmup_steps=warmup)
+
+
+def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
+    """Train `GPT(config)` on `source` under `settings` and return the `Run`."""
+    plan = validate(config, source, settings)
+    t_start = time.perf_counter()
+    device = torch.device(settings.device)
+    on_cuda = device.type == "cuda"
+    n_ctx, bs = config.n_ctx, settings.batch_size
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.random.fork_rng(devices=[device] if on_cuda else []))
+        if on_cuda:
+            stack.enter_context(_tf32())
+        torch.manual_seed(settings.seed)
+        model = GPT(config).to(device)
+        opt = _adamw(model, plan.lr, settings.weight_decay)
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
+
+        eval_seq = source.batch("eval", settings.eval_seqs, n_ctx + 1, np.random.default_rng(EVAL_SEED))
+        eval_seq = torch.from_numpy(np.ascontiguousarray(eval_seq, dtype=np.int64)).to(device)
+        evaluate = _Evaluator(model, eval_seq, bs, autocast)
+
+        rng = np.random.default_rng(settings.seed)
+        marks = curve_steps(plan.steps, settings.curve_points)
+        losses = torch.full((plan.steps,), math.nan, device=device)  # per-step train loss, no sync
+        curve: list[dict[str, Any]] = []
+        status, last_step, loop_s, prev_mark = "ok", 0, 0.0, 0
+        params = [p for p in model.parameters() if p.requires_grad]
+        model.train()
+        t_loop = time.perf_counter()
+        for step in range(1, plan.steps + 1):
+            i = (step - 1) % CHUNK_STEPS
+            if i == 0:  # next chunk of batches: one source call, one host->device copy
+                chunk = source.batch("train", bs * CHUNK_STEPS, n_ctx + 1, rng)
+                chunk = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.int64))
+                chunk = chunk.to(device, non_blocking=True).view(CHUNK_STEPS, bs, n_ctx + 1)
+                xs, ys = chunk[:, :, :-1].contiguous(), chunk[:, :, 1:].contiguous()
+            lr = lr_at(step, plan.steps, plan.warmup_steps, plan.lr, settings.min_lr_frac)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with autocast():
+                _, loss = model(xs[i], ys[i])
+            loss.backward()
+            if settings.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, settings.grad_clip, foreach=True)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses[step - 1] = loss.detach()
+            last_step = step
+            at_mark = step == marks[len(curve)]
+            if (not on_cuda or at_mark or step % CUDA_CHECK_EVERY == 0) and not torch.isfinite(loss):
+                status = "diverged"
+                break
+            if at_mark:
+                loop_s += time.perf_counter() - t_loop
+                window = losses[prev_mark:step]
+                point = {"step": step, "tokens": step * bs * n_ctx, "lr": lr,
+                         "train_loss": float(window.mean())}
+                if settings.curve_eval_seqs:
+                    point["eval_loss"] = evaluate(settings.curve_eval_seqs)
+                curve.append(point)
+                prev_mark = step
+                t_loop = time.perf_counter()
+        else:
+            loop_s += time.perf_counter() - t_loop
+
+        if status == "diverged":
+            loop_s += time.perf_counter() - t_loop
+            curve.append({"step": last_step, "tokens": last_step * bs * n_ctx,
+                          "lr": lr, "train_loss": None})
+            eval_loss, metrics = math.nan, {}
+        else:
+            eval_loss = evaluate(settings.eval_seqs)
+            if not math.isfinite(eval_loss):
+                status = "diverged"
+            metrics = _source_metrics(source, model, n_ctx, autocast) if status == "ok" else {}
+        flops = _flops(config, model, eval_seq, last_step * bs * n_ctx)
+        threads = torch.get_num_threads()
+
+    tokens = last_step * bs * n_ctx
+    pc = count_params(config)
+    return Run(
+        config=dataclasses.asdict(config),
+        source=_describe(source),
+        settings=settings.to_dict(),
+        eval_loss=eval_loss,
+        curve=curve,
+        tokens=tokens,
+        steps=last_step,
+        lr=plan.lr,
+        params={"total": pc.total, "embedding": pc.embedding, "non_embedding": pc.non_embedding},
+        flops=flops,
+        wall_s=time.perf_counter() - t_start,
+        tokens_per_s=tokens / loop_s if loop_s > 0 else math.nan,
+        status=status,
+        metrics=metrics,
+        threads=threads,
+    )
+
+
+def _describe(source) -> dict[str, Any]:
+    d = dict(source.describe())
+    d.setdefault("name", source.name)
+    d.setdefault("fingerprint", source.fingerprint)
+    return d
+
+
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, decaying only matrices and embeddings (biases and norms are not decayed, as in nanoGPT)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    # fused: one kernel over all parameters (CPU and CUDA) instead of a Python loop over them
+    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
+
+
+class _Evaluator:
+    """Mean held-out loss over a prefix of the fixed eval set, in batch_size chunks."""
+
+    def __init__(self, model, eval_seq: torch.Tensor, batch_size: int, autocast):
+        self.model, self.seq, self.bs, self.autocast = model, eval_seq, batch_size, autocast
+
+    def __call__(self, n_seqs: int) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.seq.device)
+        with torch.inference_mode(), self.autocast():
+            for lo in range(0, n_seqs, self.bs):
+                s = self.seq[lo:min(lo + self.bs, n_seqs)]
+                _, loss = self.model(s[:, :-1], s[:, 1:])
+                total += loss.double() * s.shape[0]  # every sequence has n_ctx targets
+        self.model.train(was_training)
+        return float(total) / n_seqs
+
+
+def _source_metrics(source, model, n_ctx: int, autocast) -> dict[str, float]:
+    """Task metrics (e.g. exact match on the arithmetic task) from `source.evaluate`, if any."""
+    evaluate = getattr(source, "evaluate", None)
+    if evaluate is None:
+        return {}
+    device = next(model.parameters()).device
+
+    def logits_fn(idx: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), autocast():
+            out = model(torch.as_tensor(idx, dtype=torch.long, device=device))
+        return out.float().cpu().numpy()
+
+    model.eval()
+    try:
+        return {k: float(v) for k, v in evaluate(logits_fn, n_ctx).items()}
+    finally:
+        model.train()
+
+
+def _flops(config: GPTConfig, model: GPT, seq: torch.Tensor, tokens: int) -> dict[str, float]:
+    """Training FLOPs of the run in each convention (see `scaling.flops`), D = `tokens`."""
+    pc = count_params(config)
+    x = seq[:1]  # one eval sequence: FLOPs are linear in the batch, so per token is exact
+    measured = measure_training_flops(model, (x[:, :-1], x[:, 1:])) / config.n_ctx
+    return {
+        "6nd": 6.0 * pc.total * tokens,
+        "6nd_non_embedding": float(training_flops_per_token(config, "6n")) * tokens,
+        "kaplan": float(training_flops_per_token(config, "kaplan")) * tokens,
+        "palm": float(training_flops_per_token(config, "palm")) * tokens,
+        "measured_per_token": measured,
+        "measured": measured * tokens,
+    }
+
+
+@contextlib.contextmanager
+def _tf32():
+    """TF32 matmuls and convolutions on CUDA for the duration of a run (restored after)."""
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old

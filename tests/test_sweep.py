@@ -1,0 +1,258 @@
+"""Tests for scaling.sweep: run keys, grids, reuse from the store, bad input, and resuming
+a sweep killed with SIGKILL."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scaling.sweep as sweep_mod
+from scaling.model import GPTConfig
+from scaling.params import count_params
+from scaling.store import RunStore
+from scaling.sweep import (
+    HEAD_DIM,
+    Job,
+    SweepError,
+    heads_for,
+    job_keys,
+    make_jobs,
+    run_key,
+    run_sweep,
+    sweep,
+    width_config,
+)
+from scaling.train import TrainSettings
+from sweep_fixtures import N_CTX, TINY, fake_make_source, tiny_jobs, write_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def markov(monkeypatch):
+    """`make_source` in this process knows the tiny Markov chains 'markov' and 'markov2'."""
+    monkeypatch.setattr("scaling.data.make_source", fake_make_source)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    """A folder of real text that worker processes can read."""
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+# --- keys and grids --------------------------------------------------------------------------
+
+def test_run_key_changes_with_everything_that_determines_the_result():
+    """The key is a sha256 hex digest that changes with config, data, every setting, and engine version."""
+    job = Job(width_config(16, 1, N_CTX, 16), "markov", TrainSettings(tokens=4096, **TINY))
+    key = run_key(job, "fp")
+    assert len(key) == 64 and int(key, 16) >= 0
+    assert run_key(Job(width_config(16, 1, N_CTX, 16), "markov", TrainSettings(tokens=4096, **TINY)), "fp") == key
+    others = [
+        run_key(job, "fp2"),
+        run_key(dataclasses.replace(job, config=width_config(32, 1, N_CTX, 16)), "fp"),
+        run_key(dataclasses.replace(job, config=width_config(16, 2, N_CTX, 16)), "fp"),
+    ]
+    for field, value in [("tokens", 8192), ("seed", 1), ("device", "cuda"), ("lr", 1e-3),
+                         ("batch_size", 4), ("weight_decay", 0.0), ("eval_seqs", 32)]:
+        others.append(run_key(dataclasses.replace(job, settings=dataclasses.replace(job.settings, **{field: value})), "fp"))
+    assert len(set(others)) == len(others) and key not in others
+
+
+def test_run_key_depends_on_data_not_on_its_spec():
+    """The same data reached through two specs shares a key (the fingerprint decides)."""
+    a = Job(width_config(16, 1, N_CTX, 16), "corpus/", TrainSettings(tokens=4096))
+    b = dataclasses.replace(a, source_spec="/abs/corpus")
+    assert run_key(a, "fp") == run_key(b, "fp")
+
+
+def test_run_key_includes_engine_version(monkeypatch):
+    """A new engine version makes every key new, so old runs are not reused."""
+    job = Job(width_config(16, 1, N_CTX, 16), "markov", TrainSettings(tokens=4096))
+    before = run_key(job, "fp")
+    monkeypatch.setattr(sweep_mod, "ENGINE_VERSION", "999")
+    assert run_key(job, "fp") != before
+
+
+def test_width_config_rule():
+    """Width dial: d_ff = 4·d and 16-wide heads where 16 divides d; a non-positive width names d_model."""
+    assert width_config(8, 2, 32, 16) == GPTConfig(2, 8, 1, 32, 16, d_ff=32)
+    assert width_config(64, 2, 32, 16).n_head == 4
+    with pytest.raises(ValueError, match=r"d_model=0"):
+        width_config(0, 2, 32, 16)
+    with pytest.raises(ValueError, match=r"n_layer=0"):
+        width_config(16, 0, 32, 16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=st.integers(1, 4096))
+def test_heads_rule_gives_a_valid_config_for_every_width(d):
+    """heads_for(d) divides d, keeps heads >= 16 wide when d >= 16, and is d // 16 when 16 divides d."""
+    h = heads_for(d)
+    assert d % h == 0 and h >= 1
+    assert d // h >= min(d, HEAD_DIM)
+    if d % HEAD_DIM == 0:
+        assert h == d // HEAD_DIM
+
+
+def test_make_jobs_builds_the_grid():
+    """make_jobs gives sizes × budgets × seeds; FLOP budgets become D = C / 6N_total."""
+    jobs = make_jobs("x", [16, 32], n_layer=1, n_ctx=16, vocab_size=16, tokens=[1000, 2000],
+                     seeds=[0, 1], batch_size=4)
+    assert len(jobs) == 8
+    assert {(j.config.d_model, j.settings.tokens, j.settings.seed) for j in jobs} == {
+        (d, t, s) for d in (16, 32) for t in (1000, 2000) for s in (0, 1)}
+    (job,) = make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16, flops=[1e9])
+    assert job.settings.tokens == int(1e9 // (6 * count_params(job.config).total))
+    with pytest.raises(ValueError, match="exactly one"):
+        make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16)
+    with pytest.raises(ValueError, match=r"'flops' budget 10"):
+        make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16, flops=[10])
+
+
+# --- running sweeps (inline: this process) ----------------------------------------------------
+
+def test_sweep_trains_stores_and_reuses(markov, tmp_path, monkeypatch):
+    """A sweep trains each job once and stores it; the same sweep again trains nothing."""
+    jobs = tiny_jobs("markov", seeds=(0, 1))
+    path = tmp_path / "runs.sqlite"
+    first = run_sweep(jobs, path, workers=1, executor="inline")
+    assert [r.config["d_model"] for r in first] == [16, 16, 32, 32]
+    assert [r.settings["seed"] for r in first] == [0, 1, 0, 1]
+    assert all(r.status == "ok" for r in first)
+    with RunStore(path) as store:
+        assert len(store) == 4
+        assert {store.get(k) == r for k, r in zip(job_keys(jobs), first)} == {True}
+
+    def no_training(*a, **k):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr("scaling.executors.train", no_training)
+    again = sweep(jobs, path, workers=1, executor="inline")
+    assert again.runs == first and again.reused == set(again.keys)
+
+
+def test_duplicate_jobs_train_once(markov, tmp_path):
+    """The same job twice in one sweep is trained once and returned twice."""
+    (job,) = tiny_jobs("markov", sizes=(16,))
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        runs = run_sweep([job, job], store, workers=1, executor="inline")
+        assert runs[0] == runs[1] and len(store) == 1
+
+
+def test_failed_run_does_not_stop_the_others(markov, tmp_path, monkeypatch):
+    """One run raising ends in a SweepError naming it, while the other runs are stored."""
+    import scaling.executors as ex
+
+    real = ex.train
+
+    def train_or_fail(config, source, settings):
+        if config.d_model == 32:
+            raise RuntimeError("boom")
+        return real(config, source, settings)
+
+    monkeypatch.setattr(ex, "train", train_or_fail)
+    path = tmp_path / "runs.sqlite"
+    with pytest.raises(SweepError, match=r"1 of 2 runs failed.*d=32.*boom"):
+        run_sweep(tiny_jobs("markov"), path, workers=1, executor="inline")
+    with RunStore(path) as store:
+        assert len(store) == 1 and store.all()[0].config["d_model"] == 16
+
+
+@pytest.mark.parametrize(
+    "jobs, match",
+    [
+        (lambda: tiny_jobs("nonesuch"), "unknown source 'nonesuch'"),
+        (lambda: tiny_jobs("markov", tokens=(8 * 16 - 1,)), r"tokens=127"),
+        (lambda: tiny_jobs("markov", vocab_size=8), r"vocab_size=8"),
+        (lambda: ["not a job"], "Job"),
+    ],
+    ids=["unknown-source", "budget-below-one-batch", "vocab-too-small", "not-a-job"],
+)
+def test_bad_input_fails_before_any_training(markov, tmp_path, monkeypatch, jobs, match):
+    """Bad jobs are a ValueError naming the value, raised before any run trains or the store opens."""
+    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    good = tiny_jobs("markov", sizes=(16,))
+    with pytest.raises(ValueError, match=match):
+        run_sweep(good + jobs(), tmp_path / "runs.sqlite", workers=1, executor="inline")
+    assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_bad_workers_and_executor_are_rejected(markov, tmp_path):
+    """workers < 1 and an unknown executor are ValueErrors naming the value."""
+    with pytest.raises(ValueError, match="workers=0"):
+        run_sweep(tiny_jobs("markov"), tmp_path / "s.sqlite", workers=0)
+    with pytest.raises(ValueError, match="executor='threads'"):
+        run_sweep(tiny_jobs("markov"), tmp_path / "s.sqlite", executor="threads")
+
+
+def test_foreign_store_is_refused_before_training(markov, tmp_path, monkeypatch):
+    """A sweep pointed at a file that is not a run store fails, naming it, and leaves it alone."""
+    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database")
+    with pytest.raises(ValueError, match="notes.txt"):
+        run_sweep(tiny_jobs("markov"), path, workers=1, executor="inline")
+    assert path.read_text() == "not a database"
+
+
+# --- SIGKILL and resume ------------------------------------------------------------------------
+
+def kill_jobs(corpus: str) -> list[Job]:
+    """Eight tiny runs on the corpus: enough that a kill lands mid-sweep."""
+    from scaling.data import make_source
+
+    return make_jobs(corpus, [16, 24, 32, 40, 48, 56, 64, 72], n_layer=1, n_ctx=16,
+                     vocab_size=make_source(corpus).vocab_size, tokens=[8 * 16 * 40], **TINY)
+
+
+SWEEPER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_sweep import kill_jobs
+    from scaling.sweep import run_sweep
+    run_sweep(kill_jobs(sys.argv[1]), sys.argv[2], workers=1, executor="inline")
+""").format(tests=str(ROOT / "tests"))
+
+
+def test_sigkilled_sweep_resumes_without_losing_runs(corpus, tmp_path):
+    """SIGKILL mid-sweep keeps every finished run in an intact store; the rerun trains only the rest."""
+    path = tmp_path / "runs.sqlite"
+    seen: list[str] = []
+    with subprocess.Popen([sys.executable, "-c", SWEEPER, corpus, str(path)], cwd=ROOT,
+                          start_new_session=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 120
+        while len(seen) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if path.exists():
+                with RunStore(path) as store:
+                    seen = store.keys()
+        alive = proc.poll() is None
+        if alive:
+            os.killpg(proc.pid, signal.SIGKILL)  # the sweep, mid-run
+        err = proc.stderr.read().decode()
+    assert alive and len(seen) >= 2, f"the sweep ended or never got going: {err}"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    with RunStore(path) as store:
+        kept = {k: store.get(k) for k in store.keys()}
+    assert set(seen) <= set(kept) and len(kept) < 8
+    # resume: what finished is reused as stored; the rest trains (inline: keeps this test quick)
+    result = sweep(kill_jobs(corpus), path, workers=1, executor="inline")
+    assert result.reused == set(kept)
+    assert all(run == kept[k] for k, run in zip(result.keys, result.runs) if k in kept)
+    with RunStore(path) as store:
+        assert len(store) == 8
