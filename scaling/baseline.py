@@ -51,12 +51,12 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
         raise BaselineError(f"baseline file {path} has no \"measurements\" object")
     for k, e in entries.items():
         if not isinstance(e, dict) or "value" not in e or not _is_value(e["value"]):
-            raise BaselineError(f"baseline file {path}: entry {k!r} has no numeric \"value\"")
+            raise BaselineError(f"baseline file {path}: entry {k!r} has no number or string \"value\"")
     return entries
 
 
 def _is_value(v: Any) -> bool:
-    return v is None or isinstance(v, (int, float, bool))
+    return v is None or isinstance(v, (int, float, bool, str))
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def _drift(k: str, claim: ClaimResult, m: Measurement, old: Any) -> Drift | None
     relative = m.relative if tol is not None else True
     tol = EXACT if tol is None else tol
     new = m.value
-    if old is None or new is None or isinstance(old, bool) or isinstance(new, bool):
-        same = old == new
+    if any(v is None or isinstance(v, (bool, str)) for v in (old, new)):
+        same = old == new  # labels, flags and missing values match exactly
     else:
         bound = tol * abs(old) if relative else tol
         same = abs(float(new) - float(old)) <= bound * (1 + 1e-12)

@@ -31,7 +31,7 @@ def worst_verdict(verdicts) -> str:
 @dataclass
 class Measurement:
     name: str
-    value: float | int | bool | None
+    value: float | int | bool | str | None
     expected: float | int | bool | None = None
     tolerance: float | None = None
     relative: bool = False  # tolerance is a fraction of `expected` (else absolute)
@@ -44,8 +44,8 @@ class Measurement:
         """Whether the value lies within tolerance of the expectation; None when either is absent."""
         if self.expected is None or self.tolerance is None or self.value is None:
             return None
-        if isinstance(self.value, bool) or isinstance(self.expected, bool):
-            return bool(self.value) == bool(self.expected)
+        if isinstance(self.value, (bool, str)) or isinstance(self.expected, (bool, str)):
+            return self.value == self.expected
         bound = self.tolerance * abs(self.expected) if self.relative else self.tolerance
         return abs(float(self.value) - float(self.expected)) <= bound * (1 + 1e-12)
 

@@ -57,3 +57,11 @@ def test_update_refuses_a_malformed_file(tmp_path) -> None:
     with pytest.raises(baseline.BaselineError, match="b.json"):
         baseline.update(path, [claim_with(Measurement("a", 1.0))])
     assert json.loads(path.read_text()) == {"version": 99}
+
+
+def test_labels_compare_exactly(tmp_path) -> None:
+    """A string measurement (a label such as a family name) drifts on any change."""
+    path = tmp_path / "b.json"
+    baseline.update(path, [claim_with(Measurement("family", "width"))])
+    drifts, _ = baseline.compare(baseline.load(path), [claim_with(Measurement("family", "depth"))])
+    assert [(d.baseline, d.measured) for d in drifts] == [("width", "depth")]

@@ -107,7 +107,7 @@ def test_baseline_keeps_entries_it_did_not_measure(pytester: pytest.Pytester) ->
 @pytest.mark.parametrize("content, problem", [
     (None, "does not exist"),
     ("{not json", "is not valid JSON"),
-    ('{"version": 1, "measurements": {"a": {"value": "high"}}}', "no numeric"),
+    ('{"version": 1, "measurements": {"a": {"value": [1, 2]}}}', "no number or string"),
     ('[1, 2]', "is not a scaling baseline"),
 ])
 def test_bad_baseline_is_a_usage_error(pytester: pytest.Pytester, content, problem) -> None:
