@@ -71,7 +71,7 @@ def test_noise_free_sweeps_give_back_the_law(claim, tier):
         true = _law(*params)
         fit = fit_power_law(SIZES, true.predict(SIZES))
         err = max(abs(fit.law.alpha / true.alpha - 1), abs(fit.law.E / true.E - 1),
-                  abs(np.log(fit.law.x_c) / np.log(true.x_c) - 1))
+                  abs(np.log(fit.law.x_c / true.x_c)))  # ≈ relative error; safe for x_c near 1
         worst.append(err)
         assert err <= RECOVERY_RTOL, (true, fit.law)
 

@@ -158,17 +158,18 @@ def _summaries(samples: dict[str, np.ndarray], params: dict[str, float], level: 
 
 
 def _check_bootstrap(bootstrap: int, method: str, level: float) -> None:
-    if bootstrap < 0 or int(bootstrap) != bootstrap:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, float, np.number)) \
+            or not (math.isfinite(bootstrap) and bootstrap >= 0 and int(bootstrap) == bootstrap):
         raise ValueError(f"'bootstrap' must be a non-negative integer (got bootstrap={bootstrap!r})")
     if method not in BOOTSTRAP_METHODS:
         raise ValueError(f"'bootstrap_method' must be one of {', '.join(BOOTSTRAP_METHODS)} "
                          f"(got {method!r})")
-    if not 0 < level < 1:
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise ValueError(f"'level' must be in (0, 1) (got level={level!r})")
 
 
 def _check_delta(delta: float | None) -> None:
-    if delta is not None and not (math.isfinite(delta) and delta > 0):
+    if delta is not None and not (isinstance(delta, (int, float)) and math.isfinite(delta) and delta > 0):
         raise ValueError(f"'delta' must be positive or None for least squares (got delta={delta!r})")
 
 

@@ -29,7 +29,10 @@ CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann Table 3: D/N is 20-22 along the f
 
 
 def _positive(name: str, value) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name!r} must be a positive number or array (got {name}={value!r})") from None
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         bad = arr[~(np.isfinite(arr) & (arr > 0))].ravel()[0]
         raise ValueError(f"{name!r} must be finite and positive (got {name}={float(bad)!r})")
@@ -40,6 +43,21 @@ def _two_variable(law) -> None:
     if isinstance(law, PowerLaw) or not callable(getattr(law, "predict", None)):
         raise ValueError(f"'law' must be a law of N and D with predict(N, D), such as ChinchillaLaw "
                          f"or KaplanLaw (got {type(law).__name__})")
+    if isinstance(law, ChinchillaLaw) and not (law.alpha > 0 and law.beta > 0):
+        # eq 4 divides by alpha and beta: with a zero exponent the loss does not fall with N
+        # (or D), so no finite allocation is optimal
+        raise ValueError(f"'law' has no compute-optimal frontier: its exponents must be positive "
+                         f"(got alpha={law.alpha!r}, beta={law.beta!r})")
+
+
+def _target(target) -> float:
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"'target' must be a finite loss > 0 (got target={target!r})")
+    return value
 
 
 # --- allocation under C = 6ND ----------------------------------------------------------------
@@ -170,6 +188,8 @@ def isoflop_minimum(N, L, C: float, D=None) -> IsoFLOPMinimum:
         D_opt = C / (6.0 * N_opt)
     else:
         D = _positive("D", D).ravel()
+        if D.size != N.size:
+            raise ValueError(f"'D' and 'N' must have the same length (got {D.size} and {N.size})")
         slope, icpt = np.polyfit(u, np.log(D), 1)
         D_opt = math.exp(icpt + slope * v)
     return IsoFLOPMinimum(C=float(C), N_opt=N_opt, D_opt=D_opt,
@@ -188,6 +208,11 @@ def fit_isoflop(C, N, L, D=None, *, on_edge: str = "raise", bootstrap: int = 0,
     """
     if on_edge not in ("raise", "drop"):
         raise ValueError(f"'on_edge' must be 'raise' or 'drop' (got {on_edge!r})")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, float, np.number)) \
+            or not (math.isfinite(bootstrap) and bootstrap >= 0 and int(bootstrap) == bootstrap):
+        raise ValueError(f"'bootstrap' must be a non-negative integer (got bootstrap={bootstrap!r})")
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"'level' must be in (0, 1) (got level={level!r})")
     C = _positive("C", C).ravel()
     N = _positive("N", N).ravel()
     L = _positive("L", L).ravel()
@@ -257,7 +282,7 @@ def params_for_loss(law, target: float, *, tokens: float | None = None) -> float
     PowerLaw: its inverse. ChinchillaLaw: A/N^alpha = target - E - B/D^beta. KaplanLaw:
     (N_c/N)^(alpha_N/alpha_D) = target^(1/alpha_D) - D_c/D. ValueError when unreachable.
     """
-    target = float(target)
+    target = _target(target)
     if isinstance(law, PowerLaw):
         if tokens is not None:
             raise ValueError("'tokens' applies to laws of N and D, not to a PowerLaw")
@@ -282,7 +307,7 @@ def params_for_loss(law, target: float, *, tokens: float | None = None) -> float
 def compute_for_loss(law, target: float) -> tuple[float, float, float]:
     """(C, N_opt, D_opt): the least compute whose compute-optimal model reaches `target`."""
     _two_variable(law)
-    target = float(target)
+    target = _target(target)
 
     def gap(log_c: float) -> float:
         n, d = compute_optimal(law, math.exp(log_c))
@@ -306,7 +331,8 @@ def compute_for_loss(law, target: float) -> tuple[float, float, float]:
 
 def chinchilla_tokens(N, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM):
     """Compute-optimal training tokens for N parameters by Hoffmann's rule of ~20 per parameter."""
-    if not (math.isfinite(tokens_per_param) and tokens_per_param > 0):
+    if isinstance(tokens_per_param, bool) or not isinstance(tokens_per_param, (int, float, np.number)) \
+            or not (math.isfinite(tokens_per_param) and tokens_per_param > 0):
         raise ValueError(f"'tokens_per_param' must be positive (got {tokens_per_param!r})")
     N = _positive("N", N)
     out = tokens_per_param * N
@@ -316,7 +342,8 @@ def chinchilla_tokens(N, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM):
 def training_steps(tokens: float, batch_size: int, seq_len: int) -> int:
     """Optimizer steps to see `tokens` at `batch_size` sequences of `seq_len` tokens (rounded up)."""
     for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-        if int(v) != v or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or int(v) != v or v <= 0:
             raise ValueError(f"{name!r} must be a positive integer (got {name}={v!r})")
     tokens = float(_positive("tokens", tokens))
     per_step = int(batch_size) * int(seq_len)

@@ -107,7 +107,7 @@ def make_jobs(source_spec: str, sizes: Iterable[int], *, n_layer: int, n_ctx: in
         n = count_params(cfg).total
         budgets = tokens or [int(c // (6 * n)) for c in flops]
         for i, t in enumerate(budgets):
-            if t <= 0:
+            if flops and t <= 0:
                 raise ValueError(f"'flops' budget {flops[i]:g} is below one token for d_model={d} "
                                  f"(6N = {6 * n:g} FLOPs per token)")
             for s in seeds:

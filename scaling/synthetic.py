@@ -153,7 +153,7 @@ class SyntheticLanguage:
         hold out from); `rng` decides the draw. "train" draws every unit independently.
         "eval" draws the batch as one stratified sample: the units' Zipf quantiles are
         one uniform per stratum of width 1/M (M units in the batch) and exactly
-        ⌊ε·n + U⌋ of the n value tokens are noisy. Each unit and token keeps its exact
+        ⌊ε·n + u⌋ (u uniform in [0, 1)) of the n value tokens are noisy. Each unit and token keeps its exact
         marginal law, so the expected loss is unchanged, but a fixed eval set's mean loss
         no longer swings with how many rare keys it happened to draw: the true NLL of 128
         rows of 33 tokens varies by 0.029 nats (sd) between i.i.d. draws, 0.009 stratified.

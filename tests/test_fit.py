@@ -304,6 +304,17 @@ def test_fit_power_law_rejects_bad_level():
         fit_power_law(np.logspace(3, 6, 6), np.linspace(3, 2, 6), level=95)
 
 
+def test_fit_power_law_names_non_numeric_options():
+    """A non-numeric bootstrap, delta or level is a ValueError naming it, not a TypeError."""
+    x, y = np.logspace(3, 6, 6), np.linspace(3, 2, 6)
+    with pytest.raises(ValueError, match=r"got bootstrap='a'"):
+        fit_power_law(x, y, bootstrap="a")
+    with pytest.raises(ValueError, match=r"got delta='a'"):
+        fit_power_law(x, y, delta="a")
+    with pytest.raises(ValueError, match=r"got level=None"):
+        fit_power_law(x, y, level=None)
+
+
 # --- diagnostics and held-out error -------------------------------------------------------------
 
 def test_extrapolation_error_of_the_true_law_is_zero():

@@ -214,3 +214,39 @@ def test_fit_isoflop_reads_tokens_from_d_when_given():
     given = fit_isoflop(C, N, L, D=C / (6 * N))
     assert given.b == pytest.approx(plain.b, abs=1e-9)
     assert given.minima[1].D_opt == pytest.approx(plain.minima[1].D_opt, rel=1e-9)
+
+
+def test_allocation_refuses_a_law_with_a_zero_exponent():
+    """A ChinchillaLaw with alpha or beta = 0 has no frontier: a ValueError naming both, not a warning."""
+    flat = ChinchillaLaw(E=1.0, A=1.0, B=1.0, alpha=0.0, beta=0.3)
+    with pytest.raises(ValueError, match=r"alpha=0.0, beta=0.3"):
+        compute_optimal(flat, 1e20)
+    with pytest.raises(ValueError, match=r"alpha=0.0, beta=0.3"):
+        allocation_exponents(flat)
+
+
+def test_calculators_name_bad_targets_and_counts():
+    """A NaN or non-numeric target, step count or budget is a ValueError naming the argument and value."""
+    with pytest.raises(ValueError, match=r"'target' must be a finite loss > 0 \(got target=nan\)"):
+        params_for_loss(CHINCHILLA_2022, math.nan)
+    with pytest.raises(ValueError, match=r"got target=inf"):
+        params_for_loss(CHINCHILLA_2022, math.inf)
+    with pytest.raises(ValueError, match=r"got target=nan"):
+        compute_for_loss(CHINCHILLA_2022, math.nan)
+    with pytest.raises(ValueError, match=r"'batch_size' must be a positive integer \(got batch_size=nan\)"):
+        training_steps(1e6, math.nan, 4)
+    with pytest.raises(ValueError, match=r"got seq_len='a'"):
+        training_steps(1e6, 4, "a")
+    with pytest.raises(ValueError, match=r"'C' must be a positive number or array \(got C='x'\)"):
+        compute_optimal(CHINCHILLA_2022, "x")
+
+
+def test_isoflop_names_bad_bootstrap_level_and_lengths():
+    """fit_isoflop names a negative bootstrap or a bad level; isoflop_minimum names mismatched D."""
+    C, N, L = [1e18] * 3 + [1e19] * 3, [1, 2, 3, 1, 2, 3], [3, 2, 3, 3, 2, 3]
+    with pytest.raises(ValueError, match=r"got bootstrap=-1"):
+        fit_isoflop(C, N, L, bootstrap=-1)
+    with pytest.raises(ValueError, match=r"got level=1.5"):
+        fit_isoflop(C, N, L, bootstrap=10, level=1.5)
+    with pytest.raises(ValueError, match=r"'D' and 'N' must have the same length \(got 2 and 3\)"):
+        isoflop_minimum([1, 2, 3], [3, 2, 3], 1e18, D=[1, 2])
