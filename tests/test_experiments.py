@@ -1,0 +1,154 @@
+"""Tests for scaling.experiments: the claims' grids (planned, not trained) and their summaries."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scaling.experiments import (
+    EMERGENCE,
+    ISOFLOP_GRID,
+    KAPLAN_SWEEP,
+    STRATEGIES,
+    SizeStats,
+    budget_tier,
+    by_size,
+    emergence_jobs,
+    isoflop_jobs,
+    kaplan_jobs,
+    lack_of_fit,
+    race_jobs,
+    seed_noise,
+    tiny_lr,
+)
+from scaling.family import default_model_family
+from scaling.sweep import job_keys
+
+TIERS = ("smoke", "standard", "full")
+
+
+def test_standard_means_full_on_cuda_only():
+    """On CUDA the standard tier runs the full budgets; smoke stays smoke everywhere."""
+    assert budget_tier("standard", "cuda") == "full"
+    assert budget_tier("standard", "cuda:1") == "full"
+    assert budget_tier("standard", "cpu") == "standard"
+    assert budget_tier("smoke", "cuda") == "smoke"
+    assert budget_tier("full", "cpu") == "full"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_kaplan_plan_meets_the_claim_minimums(tier):
+    """Every tier's sweep has >=6 sizes over >=1.5 decades, the largest with every seed."""
+    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", tier, 3, "cpu")
+    ns = sorted({m.n for m, _ in pairs})
+    assert len(ns) >= 6 and math.log10(ns[-1] / ns[0]) >= 1.5
+    seeds = {}
+    for m, job in pairs:
+        seeds.setdefault(m.n, set()).add(job.settings.seed)
+        assert job.settings.tokens == plan.tokens
+    assert all(seeds[n] == {0, 1, 2} for n in ns[-plan.held_out:])
+    assert all(seeds[n] == {0} for n in ns[:-plan.held_out])
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_isoflop_plan_spends_each_budget(tier):
+    """Every tier's IsoFLOP grid has >=3 budgets x >=5 sizes, each run spending C = 6·N_total·D."""
+    grid, budgets, pairs = isoflop_jobs(default_model_family(), "synthetic", tier, "cpu")
+    assert len(grid.budgets) >= 3 and grid.sizes >= 5
+    for C in grid.budgets:
+        runs = [(m, j) for (m, j), c in zip(pairs, budgets) if c == C]
+        assert len(runs) == grid.sizes
+        for m, job in runs:
+            spent = 6 * m.n_total * job.settings.tokens
+            assert C * 0.999 <= spent + 6 * m.n_total <= C * 1.001  # D rounded down to an integer
+            assert job.settings.seed == 0
+
+
+def test_race_reuses_the_isoflop_grid_runs():
+    """The race's seed-0 runs are jobs of the IsoFLOP grid, so the store trains them once."""
+    fam = default_model_family()
+    C, chosen, race = race_jobs(fam, "synthetic", "smoke", 2, "cpu")
+    grid, budgets, iso = isoflop_jobs(fam, "synthetic", "smoke", "cpu")
+    assert C == ISOFLOP_GRID["smoke"].budgets[1]
+    race_keys = job_keys([j for _, j in race if j.settings.seed == 0])
+    assert set(race_keys) <= set(job_keys([j for _, j in iso]))
+    assert list(chosen) == list(STRATEGIES)
+    assert chosen["small-overtrained"].n_total < chosen["balanced"].n_total < chosen["big-undertrained"].n_total
+    assert len(race) == 3 * 2
+
+
+def test_extrapolation_and_sweep_share_jobs_across_calls():
+    """Planning the sweep twice gives identical run keys (what lets extrapolation reuse it)."""
+    fam = default_model_family()
+    a = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu")[1]])
+    b = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu")[1]])
+    assert a == b and len(set(a)) == len(a)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_emergence_plan_has_six_sizes(tier):
+    """The emergence sweep trains >=6 sizes on the addition task."""
+    plan, pairs = emergence_jobs(default_model_family(), tier, "cpu")
+    assert len(pairs) >= 6 and all(j.source_spec == plan.task == EMERGENCE[tier].task for _, j in pairs)
+
+
+def test_plans_follow_the_device():
+    """Jobs carry the device, and on CUDA the standard tier plans the full budgets."""
+    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", "standard", 2, "cuda")
+    assert plan == KAPLAN_SWEEP["full"]
+    assert {j.settings.device for _, j in pairs} == {"cuda"}
+
+
+def test_tiny_lr_is_capped_and_falls_with_n():
+    """The tiny-model learning rate falls with N and never exceeds its cap."""
+    lrs = [tiny_lr(n) for n in (10, 1e3, 1e4, 1e5, 1e6)]
+    assert lrs[0] == 0.03 and all(b < a for a, b in zip(lrs[1:], lrs[2:]))
+    assert math.isclose(tiny_lr(1e5), 0.015)
+
+
+def _stats(losses_by_size):
+    fam = default_model_family()
+    members = fam.members([8, 12, 16, 24, 32, 48][:len(losses_by_size)], n_ctx=32, vocab_size=64)
+    return [SizeStats(m, tuple(v)) for m, v in zip(members, losses_by_size)]
+
+
+def test_by_size_groups_seeds_and_sorts_by_n():
+    """by_size groups runs of one member over seeds, smallest N first."""
+    from scaling.experiments import Trained
+
+    class FakeRun:
+        def __init__(self, loss):
+            self.eval_loss = loss
+
+    fam = default_model_family()
+    big, small = fam.members([32, 8], n_ctx=32, vocab_size=64)
+    trained = [Trained(big, FakeRun(1.0), 0), Trained(small, FakeRun(2.0), 0), Trained(big, FakeRun(1.2), 1)]
+    stats = by_size(trained)
+    assert [s.member for s in stats] == [small, big]
+    assert stats[1].losses == (1.0, 1.2) and math.isclose(stats[1].mean, 1.1)
+    assert math.isnan(stats[0].std)
+
+
+def test_seed_noise_pools_replicated_sizes():
+    """The pooled std weights each replicated size by its degrees of freedom."""
+    stats = _stats([[2.0], [1.0, 1.2], [0.5, 0.5, 0.8]])
+    sd, dof = seed_noise(stats)
+    want = math.sqrt((1 * np.var([1.0, 1.2], ddof=1) + 2 * np.var([0.5, 0.5, 0.8], ddof=1)) / 3)
+    assert dof == 3 and math.isclose(sd, want)
+    assert seed_noise(stats[:1]) == (pytest.approx(float("nan"), nan_ok=True), 0)
+
+
+def test_lack_of_fit_accepts_the_truth_and_rejects_a_bent_curve():
+    """The F test does not reject the law that generated the data, and rejects a systematic miss."""
+    rng = np.random.default_rng(0)
+    truth = np.array([2.0, 1.6, 1.4, 1.25, 1.15, 1.1])
+    noisy = [list(t * np.exp(rng.normal(0, 0.003, 3))) for t in truth]
+    assert lack_of_fit(_stats(noisy), truth).p_value > 0.01
+    bent = truth * np.exp(np.array([0.03, -0.03, 0.03, -0.03, 0.03, -0.03]))
+    assert lack_of_fit(_stats(noisy), bent).p_value < 1e-6
+
+
+def test_lack_of_fit_needs_replicates():
+    """Without replicated seeds there is no pure error, and the test says so."""
+    with pytest.raises(ValueError, match="replicated seeds"):
+        lack_of_fit(_stats([[2.0], [1.5], [1.2], [1.1]]), [2.0, 1.5, 1.2, 1.1])
