@@ -7,13 +7,24 @@ held-out test problems), and scored on the test problems by exact match of the g
 decoded answer and by the per-token negative log-likelihood of the true answer.
 
 - Threshold (Wei et al.): a logistic in log10 N is fitted to exact match; its location
-  (the N at half its height) is reported, and the ability counts as emergent when the
-  smaller half of the sweep is near chance while the largest model is well above it and
-  most of the rise happens between two adjacent sizes.
+  (the N at half its height) is reported with the sizes that bracket it (the sweep cannot
+  place it closer than between two adjacent sizes). The ability counts as emergent when
+  most of the rise happens in that one bracketing step, every size below the bracket (at
+  least two) is near chance and every size above it (at least two) answers most problems
+  right. The two bracketing sizes are judged by the step alone: a threshold of any finite
+  sharpness leaves the size next to it part-way (measured: 0.09 at N = 1.0e4).
 - Smoothness (Schaeffer et al.): the answer NLL over the same models is fitted by a power
-  law in N; it is smooth when no single step between adjacent sizes carries most of its
-  total change. Schaeffer's account also predicts exact match from the per-token loss,
-  EM ≈ exp(-answer_len · NLL), which is reported beside the measurement.
+  law in N; it is smooth when the power law fits (R² in log space) and no single step
+  between adjacent sizes carries most of its total change. Schaeffer's account also
+  predicts exact match from the per-token loss, EM ≈ exp(-answer_len · NLL), reported
+  beside the measurement.
+
+Budgets (`scaling.experiments.EMERGENCE`): one problem per row (n_ctx = problem_len - 1),
+batch 64, lr 0.01; packing several problems per row kept every size on the "marginal
+digits" plateau. Measured at standard (2M tokens): exact match jumps between N ≈ 1.0e4 and 1.45e4 and the
+answer NLL falls from its plateau to ~0 over N ≈ 6.6e3..1.45e4, so the threshold reproduces and the smooth-continuous-metric
+half does not at this scale (a learning phase transition in the model, not only in the
+metric).
 """
 
 from __future__ import annotations
@@ -46,9 +57,13 @@ ABSENT = 0.05
 # "Present": exact match above 50%, the model answers most held-out problems right.
 PRESENT = 0.5
 # A threshold puts most of the metric's total variation over the sweep into one step between
-# adjacent sizes (a factor ~2 in N); a smooth trend over >= 6 sizes spreads it, so that no
-# step carries more than half.
+# adjacent sizes (a factor ~2 in N); a power law over >= 6 log-spaced sizes spreads it, so that
+# no step carries more than half (even alpha = 1 puts only ~0.4 into the first step).
 JUMP_FRACTION = 0.5
+# Sizes needed beyond each side of the bracket: one size is not "smaller models" / "larger models".
+MIN_SIDE = 2
+# A power law "fits" the continuous metric when it explains 90% of its log-space variance.
+SMOOTH_R2 = 0.9
 
 
 def _logistic(x, x0, w, top):
@@ -77,75 +92,132 @@ def max_jump_fraction(values: np.ndarray) -> float:
     return float(steps.max() / total) if total > 0 else 1.0
 
 
-# Measured here: at <= 1M tokens per run no model of N <= 1e5 learns 3-digit addition (exact
-# match ~0 at every size, answer NLL flat), so there is no threshold to locate.
-NOT_LEARNED = ("no model of N <= 1e5 learns 3-digit addition in <= 1M tokens (measured: exact "
-               "match ~0 at every size); the threshold lies beyond this budget")
-XFAIL = {"smoke": NOT_LEARNED, "standard": NOT_LEARNED}
+
+# Measured per tier (reasons below); the strict xfail notices a change either way.
+SMOKE_NOT_LEARNED = ("measured at smoke (<= 1M tokens, one problem per row): no size of N <= 6e4 leaves the "
+                     "'marginal digits' plateau (exact match <= 0.04, answer NLL ~1.1-1.7); learning needs "
+                     "the standard tier's 2M tokens")
+NOT_SMOOTH = ("measured at standard (2M tokens): the answer NLL sits on a non-monotone plateau (1.2-1.7) "
+              "up to N ≈ 6.6e3, then falls to ~0.6 and ~0 over the next two sizes (N ≈ 1.0e4, 1.45e4), "
+              "where exact match jumps; a power law explains well under 90% of it (R² ~0.7): a learning "
+              "phase transition, not only a metric artefact, at this scale")
+XFAIL_THRESHOLD = {"smoke": SMOKE_NOT_LEARNED}
+XFAIL_SMOOTH = {"smoke": SMOKE_NOT_LEARNED, "standard": NOT_SMOOTH}
 
 
-def test_exact_match_jumps_while_token_loss_is_smooth(claim, device, tier, store_path, model_family,
-                                                      expect_xfail):
-    """Exact match vs N shows a threshold; the answer's per-token NLL over the same models is smooth."""
-    expect_xfail(XFAIL)
+def _sweep(claim, model_family, tier, device, store_path):
     plan, trained, new = emergence_sweep(model_family, tier.name, device, store_path)
     task = make_source(plan.task)
     claim.note(f"{len(trained)} sizes N = {trained[0].n:.3g}..{trained[-1].n:.3g} ({model_family.name}), "
-               f"{plan.tokens:,} tokens each of {task.n_digits}-digit addition ({task.answer_len} answer "
-               f"tokens); {len(trained) - new} of {len(trained)} runs read from the store.")
+               f"{plan.tokens:,} tokens each of {task.n_digits}-digit addition at n_ctx {plan.training.n_ctx}, "
+               f"batch {plan.training.batch_size}, lr {plan.training.lr} ({task.answer_len} answer tokens); "
+               f"{len(trained) - new} of {len(trained)} runs read from the store.")
     N = np.array([t.n for t in trained], dtype=float)
-    em = np.array([t.run.metrics["exact_match"] for t in trained])
-    nll = np.array([t.run.metrics["answer_nll"] for t in trained])
-    ed = np.array([t.run.metrics["edit_distance"] for t in trained])
+    metric = {k: np.array([t.run.metrics[k] for t in trained]) for k in ("exact_match", "answer_nll",
+                                                                         "edit_distance")}
+    claim.note("measured (N: exact match, answer NLL, edit distance): " + "; ".join(
+        f"{n:.3g}: {e:.3f}, {l:.3f}, {d:.3f}" for n, e, l, d in
+        zip(N, metric["exact_match"], metric["answer_nll"], metric["edit_distance"])))
+    assert len(trained) >= MIN_SIZES
+    return plan, task, N, metric
+
+
+def test_exact_match_shows_a_threshold(claim, device, tier, store_path, model_family, expect_xfail):
+    """Exact match vs N is ~0 below a size and high above it, the rise located by a logistic in log N."""
+    expect_xfail(XFAIL_THRESHOLD)
+    plan, task, N, m = _sweep(claim, model_family, tier, device, store_path)
+    em, nll = m["exact_match"], m["answer_nll"]
     x = np.log10(N)
     x0, w, top = fit_logistic(x, em)
-    em_jump, nll_jump = max_jump_fraction(em), max_jump_fraction(nll)
-    half = len(em) // 2
-    absent_small = float(em[:half].max())
+    inside = x[0] < x0 < x[-1]
+    # The sweep brackets the midpoint between its nearest sizes: that is the location's uncertainty.
+    lo = float(N[x < x0].max()) if inside else float("nan")
+    hi = float(N[x > x0].min()) if inside else float("nan")
+    below, above = em[N < lo], em[N > hi]  # empty when not inside (NaN compares False)
+    em_jump = max_jump_fraction(em)
     claim.measure("exact match of the largest model", float(em[-1]), drift=0.1,
                   note=f"'present' above {PRESENT:g}")
-    claim.measure("max exact match of the smaller half", absent_small, drift=0.1,
-                  note=f"'not present' below {ABSENT:g}")
-    inside = x[0] < x0 < x[-1] and em.max() >= ABSENT
+    claim.measure("max exact match below the bracket", float(below.max()) if below.size else float("nan"),
+                  drift=0.1, note=f"'not present' below {ABSENT:g}")
+    claim.measure("min exact match above the bracket", float(above.min()) if above.size else float("nan"),
+                  drift=0.2, note=f"'present' above {PRESENT:g}")
+    if inside:
+        claim.note(f"bracketing sizes: exact match {em[N == lo][0]:.3f} at N = {lo:.3g}, "
+                   f"{em[N == hi][0]:.3f} at N = {hi:.3g}")
     claim.measure("threshold location N (logistic midpoint)", 10**x0, unit="params", relative=True,
-                  drift=1.0, note=(f"width {w:.3f} decades per e-fold; height {top:.2f}" if inside else
-                                   "meaningless here: exact match never leaves ~0 in the sweep"))
+                  drift=1.0, note=(f"bracketed by the sweep's sizes N = {lo:.3g}..{hi:.3g}; width {w:.3f} "
+                                   f"decades per e-fold, height {top:.2f}" if inside and em.max() >= ABSENT
+                                   else "meaningless here: exact match never leaves ~0 in the sweep"))
+    claim.measure("threshold bracket low N", lo, unit="params", relative=True, drift=1.0)
+    claim.measure("threshold bracket high N", hi, unit="params", relative=True, drift=1.0)
     claim.measure("exact match: largest step / total change", em_jump, drift=0.2,
                   note=f"a threshold puts more than {JUMP_FRACTION:g} of the change in one step")
-    claim.measure("answer NLL: largest step / total change", nll_jump, drift=0.2,
-                  note=f"smooth when no step carries more than {JUMP_FRACTION:g}")
-    power = None
-    try:
-        power = fit_power_law(N, nll, irreducible=False)
-        claim.measure("answer NLL power-law exponent", power.params["alpha"], drift=0.1)
-        claim.measure("answer NLL power-law R2 (log space)", power.r2_log, drift=0.05)
-    except FitError as e:
-        claim.note(f"no power law in the answer NLL: {e}")
     predicted_em = np.exp(-task.answer_len * nll)
     claim.note("Schaeffer et al.'s EM ≈ exp(-answer_len·NLL): "
                + ", ".join(f"N={n:.2g}: {p:.2f} vs {e:.2f}" for n, p, e in zip(N, predicted_em, em)))
-    claim.figure(_figure(N, em, nll, ed, predicted_em, (x0, w, top), power, task, device, tier), "emergence")
-    threshold = absent_small < ABSENT and em[-1] > PRESENT and em_jump > JUMP_FRACTION and inside
-    smooth = nll_jump <= JUMP_FRACTION
-    if not threshold:
+    claim.figure(_em_figure(N, em, predicted_em, (x0, w, top), (lo, hi), task, device, tier),
+                 "emergence-exact-match")
+    threshold = (inside and below.size >= MIN_SIDE and above.size >= MIN_SIDE
+                 and below.max() < ABSENT and above.min() > PRESENT and em_jump > JUMP_FRACTION)
+    if threshold:
+        claim.verdict("reproduced", f"exact match ≤ {below.max():.3f} for N < {lo:.3g} and ≥ {above.min():.3f} "
+                      f"for N > {hi:.3g}; logistic midpoint N = {10**x0:.3g} (bracketed {lo:.3g}..{hi:.3g}), "
+                      f"one step carries {em_jump:.2f} of the change")
+    else:
         claim.verdict("inconclusive" if em[-1] <= PRESENT else "not_reproduced",
                       f"no exact-match threshold in N = {N[0]:.2g}..{N[-1]:.2g} at {plan.tokens:,} tokens "
-                      f"(largest model's exact match {em[-1]:.2f}, largest step {em_jump:.2f} of the change)")
+                      f"(exact match {np.round(em, 3).tolist()}, largest step {em_jump:.2f} of the change)")
+    assert threshold, f"exact match {np.round(em, 3).tolist()} shows no threshold"
+
+
+def test_answer_loss_is_smooth_in_n(claim, device, tier, store_path, model_family, expect_xfail):
+    """The answer's per-token NLL over the same models follows a power law in N with no jump."""
+    expect_xfail(XFAIL_SMOOTH)
+    plan, task, N, m = _sweep(claim, model_family, tier, device, store_path)
+    nll, ed, em = m["answer_nll"], m["edit_distance"], m["exact_match"]
+    nll_jump, ed_jump = max_jump_fraction(nll), max_jump_fraction(ed)
+    claim.measure("answer NLL: largest step / total change", nll_jump, drift=0.2,
+                  note=f"smooth when no step carries more than {JUMP_FRACTION:g}")
+    claim.measure("edit distance: largest step / total change", ed_jump, drift=0.2)
+    power = None
+    try:
+        power = fit_power_law(N, nll, irreducible=False)
+        claim.measure("answer NLL power-law exponent", power.params["alpha"], drift=0.2)
+        claim.measure("answer NLL power-law R2 (log space)", power.r2_log, drift=0.1,
+                      note=f"a power law fits above {SMOOTH_R2:g}")
+    except FitError as e:
+        claim.note(f"no power law in the answer NLL: {e}")
+    claim.figure(_continuous_figure(N, nll, ed, power, task, device, tier), "emergence-continuous")
+    learned = em.max() > PRESENT
+    smooth = power is not None and power.r2_log >= SMOOTH_R2 and nll_jump <= JUMP_FRACTION
+    r2 = f"{power.r2_log:.2f}" if power is not None else "no fit"
+    if not learned:
+        claim.verdict("inconclusive", f"no size learns the task at {plan.tokens:,} tokens (exact match ≤ "
+                      f"{em.max():.3f}): the answer NLL {np.round(nll, 3).tolist()} is a plateau, not a trend")
     elif not smooth:
-        claim.verdict("not_reproduced", f"exact match jumps (threshold near N = {10**x0:.3g}) but so does "
-                      f"the per-token answer NLL (one step carries {nll_jump:.2f} of its change): "
-                      "the transition is in the model, not only in the metric")
-    assert len(trained) >= MIN_SIZES
-    assert threshold, f"exact match {np.round(em, 3)} shows no threshold"
-    assert smooth, f"answer NLL {np.round(nll, 3)} jumps too"
+        claim.verdict("not_reproduced", f"the answer NLL {np.round(nll, 3).tolist()} over N = "
+                      f"{N[0]:.2g}..{N[-1]:.2g} is not a power law (R² {r2}, need ≥ {SMOOTH_R2:g}; one step "
+                      f"carries {nll_jump:.2f} of its change, edit distance {ed_jump:.2f}): the transition is "
+                      "in the model, not only in the metric")
+    else:
+        claim.verdict("reproduced", f"answer NLL follows a power law (R² {r2}, α = {power.params['alpha']:.2f}); "
+                      f"largest step {nll_jump:.2f} of its change")
+    assert learned, f"exact match {np.round(em, 3).tolist()}: nothing learned, no trend to judge"
+    assert smooth, f"answer NLL {np.round(nll, 3).tolist()} jumps (R² {r2}, largest step {nll_jump:.2f})"
 
 
-def _figure(N, em, nll, ed, predicted_em, logistic, power, task, device, tier):
-    fig, (ax, axc) = plt.subplots(1, 2, figsize=(12, 4.6))
+# Log axes cannot show 0: a perfect model's NLL / edit distance is drawn at this floor.
+PLOT_FLOOR = 1e-4
+
+
+def _em_figure(N, em, predicted_em, logistic, bracket, task, device, tier):
+    fig, ax = plt.subplots(figsize=(7, 4.6))
     g = np.geomspace(N[0] / 1.2, N[-1] * 1.2, 200)
     ax.plot(N, em, "o", color="C3", label="exact match (held-out problems)")
     ax.plot(g, _logistic(np.log10(g), *logistic), "C3-", lw=1,
             label=f"logistic in log N, midpoint N = {10 ** logistic[0]:.2g}")
+    if all(np.isfinite(bracket)):
+        ax.axvspan(*bracket, color="C3", alpha=0.1, label=f"bracket N = {bracket[0]:.2g}..{bracket[1]:.2g}")
     ax.plot(N, predicted_em, "s", mfc="none", color="C7", label="exp(−answer_len·NLL) (Schaeffer)")
     ax.axhline(ABSENT, color="k", ls=":", lw=0.8)
     ax.axhline(PRESENT, color="k", ls="--", lw=0.8)
@@ -153,17 +225,25 @@ def _figure(N, em, nll, ed, predicted_em, logistic, power, task, device, tier):
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("non-embedding parameters N")
     ax.set_ylabel("exact match")
-    ax.set_title("discontinuous metric: exact match")
+    ax.set_title(f"exact match on {task.n_digits}-digit addition ({device}, {tier.name})")
     ax.legend(fontsize=8)
-    axc.plot(N, nll, "o", color="C0", label="answer NLL (nats/token)")
+    fig.tight_layout()
+    return fig
+
+
+def _continuous_figure(N, nll, ed, power, task, device, tier):
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    g = np.geomspace(N[0] / 1.2, N[-1] * 1.2, 200)
+    ax.plot(N, np.maximum(nll, PLOT_FLOOR), "o", color="C0", label="answer NLL (nats/token)")
     if power is not None:
-        axc.plot(g, power.law.predict(g), "C0-", lw=1, label=f"power law, α = {power.params['alpha']:.2f}")
-    axc.plot(N, ed, "^", color="C2", label="token edit distance")
-    axc.set_xscale("log")
-    axc.set_yscale("log")
-    axc.set_xlabel("non-embedding parameters N")
-    axc.set_title("continuous metrics: per-token NLL, edit distance")
-    axc.legend(fontsize=8)
-    fig.suptitle(f"emergence on {task.n_digits}-digit addition ({device}, {tier.name})")
+        ax.plot(g, power.law.predict(g), "C0-", lw=1,
+                label=f"power law, α = {power.params['alpha']:.2f}, R² = {power.r2_log:.2f}")
+    ax.plot(N, np.maximum(ed, PLOT_FLOOR), "^", color="C2", label="token edit distance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_title(f"continuous metrics on {task.n_digits}-digit addition ({device}, {tier.name}); "
+                 f"floor {PLOT_FLOOR:g}", fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

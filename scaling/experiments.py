@@ -82,17 +82,22 @@ class Training:
 
     lr_rule: "tiny" (`tiny_lr`, for the smoke and standard tiers' tiny models) or "kaplan"
     (the trainer's default, Kaplan eq. D.1, for the full tier's larger models).
+    lr: a fixed peak rate for every size, overriding `lr_rule` (the addition task's measured rate).
     """
 
     batch_size: int
     n_ctx: int
     lr_rule: str = "tiny"
+    lr: float | None = None
     eval_seqs: int = 256
     curve_points: int = 12
     curve_eval_seqs: int = 32
 
     def settings(self, member: Member, tokens: int, seed: int, device: str) -> TrainSettings:
-        lr = tiny_lr(member.n) if self.lr_rule == "tiny" else None
+        if self.lr is not None:
+            lr = self.lr
+        else:
+            lr = tiny_lr(member.n) if self.lr_rule == "tiny" else None
         return TrainSettings(tokens=int(tokens), batch_size=self.batch_size, lr=lr, seed=seed,
                              device=device, eval_seqs=self.eval_seqs, curve_points=self.curve_points,
                              curve_eval_seqs=self.curve_eval_seqs)
@@ -289,11 +294,26 @@ class TaskSweep:
     training: Training
 
 
+def _one_problem_ctx(task: str) -> int:
+    """n_ctx of one problem per row (problem_len - 1: inputs are the problem minus its last token)."""
+    from scaling.data import make_source
+
+    return make_source(task).problem_len - 1
+
+
+# Measured (2-layer default family, 1 thread): at n_ctx 32 or 64 (several problems per row, at
+# shifting offsets) every size of 1e3..1e5 parameters stays on the "marginal digits" plateau
+# (answer NLL 1.73) for 1-3M tokens; at one problem per row, batch 64 and lr 0.01 (0.003 was
+# too slow) sizes from N = 14.5k learn 3-digit addition in 2M tokens and sizes to 6.6k do not.
+ADDITION_CTX = _one_problem_ctx("arithmetic")
+ADDITION_LR = 0.01
 EMERGENCE = {
-    "smoke": TaskSweep("arithmetic", 1.5e3, 6e4, 6, tokens=300_000, training=Training(batch_size=32, n_ctx=32)),
-    "standard": TaskSweep("arithmetic", 1.5e3, 1e5, 8, tokens=1_000_000, training=Training(batch_size=32, n_ctx=32)),
+    "smoke": TaskSweep("arithmetic", 1.5e3, 6e4, 6, tokens=500_000,
+                       training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr=ADDITION_LR)),
+    "standard": TaskSweep("arithmetic", 1.5e3, 1e5, 9, tokens=2_000_000,
+                          training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr=ADDITION_LR)),
     "full": TaskSweep("arithmetic", 1e4, 1e7, 12, tokens=100_000_000,
-                      training=Training(batch_size=64, n_ctx=32, lr_rule="kaplan")),
+                      training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr_rule="kaplan")),
 }
 
 
