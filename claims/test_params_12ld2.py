@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from scaling.model import GPT, GPTConfig
 from scaling.params import count_params, module_breakdown
+from scaling.strategies import gpt_configs
 
 pytestmark = pytest.mark.claim(
     "params-12ld2",
@@ -63,20 +64,9 @@ SEED_CHECKS = [(128, 2), (512, 12)]
 SLOPE_TOLERANCE = 1e-6
 
 
-@st.composite
-def configs(draw) -> GPTConfig:
-    n_head = draw(st.integers(1, 4))
-    d_ff = draw(st.none() | st.integers(1, 256))
-    return GPTConfig(
-        n_layer=draw(st.integers(1, 4)),
-        d_model=n_head * draw(st.integers(1, 32)),
-        n_head=n_head,
-        n_ctx=draw(st.integers(1, 128)),
-        vocab_size=draw(st.integers(2, 512)),
-        d_ff=d_ff,
-        tie_embeddings=draw(st.booleans()),
-        bias=draw(st.booleans()),
-    )
+def configs():
+    return gpt_configs(max_layers=4, max_heads=4, max_head_dim=32, max_ctx=128, max_vocab=512,
+                       max_ff=256, min_vocab=2)
 
 
 def _examples(tier):

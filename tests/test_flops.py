@@ -22,23 +22,14 @@ from scaling.flops import (
 )
 from scaling.model import GPT, GPTConfig
 from scaling.params import count_params
+from scaling.strategies import gpt_configs
 
 CFG = GPTConfig(n_layer=2, d_model=32, n_head=4, n_ctx=16, vocab_size=50)
 
 
-@st.composite
-def configs(draw) -> GPTConfig:
-    n_head = draw(st.integers(1, 16))
-    return GPTConfig(
-        n_layer=draw(st.integers(1, 96)),
-        d_model=n_head * draw(st.integers(1, 256)),
-        n_head=n_head,
-        n_ctx=draw(st.integers(1, 8192)),
-        vocab_size=draw(st.integers(1, 100_000)),
-        d_ff=draw(st.none() | st.integers(1, 20_000)),
-        tie_embeddings=draw(st.booleans()),
-        bias=draw(st.booleans()),
-    )
+def configs():
+    return gpt_configs(max_layers=96, max_heads=16, max_head_dim=256, max_ctx=8192,
+                       max_vocab=100_000, max_ff=20_000)
 
 
 @settings(max_examples=60, deadline=None)

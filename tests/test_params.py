@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from scaling.model import GPT, GPTConfig
 from scaling.params import ParamCount, count_params, module_breakdown
+from scaling.strategies import gpt_configs
 
 # GPT-2 exact totals (PUBLISHED.md; tied head, biases, vocab 50257, n_ctx 1024).
 GPT2 = [
@@ -21,19 +22,9 @@ GPT2 = [
 ]
 
 
-@st.composite
-def configs(draw) -> GPTConfig:
-    n_head = draw(st.integers(1, 4))
-    return GPTConfig(
-        n_layer=draw(st.integers(1, 3)),
-        d_model=n_head * draw(st.integers(1, 12)),
-        n_head=n_head,
-        n_ctx=draw(st.integers(1, 40)),
-        vocab_size=draw(st.integers(1, 80)),
-        d_ff=draw(st.none() | st.integers(1, 70)),
-        tie_embeddings=draw(st.booleans()),
-        bias=draw(st.booleans()),
-    )
+def configs():
+    return gpt_configs(max_layers=3, max_heads=4, max_head_dim=12, max_ctx=40, max_vocab=80,
+                       max_ff=70)
 
 
 @settings(max_examples=40, deadline=None)
