@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import matplotlib
 import pytest
 
 from scaling.experiments import budget_tier
+
+# Figures are files for the report, never windows: pick the non-interactive backend once,
+# before any claim module imports pyplot.
+matplotlib.use("Agg")
 
 
 @pytest.fixture

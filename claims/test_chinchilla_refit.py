@@ -19,10 +19,6 @@ import csv
 import hashlib
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -55,6 +51,9 @@ LEVEL = 0.95  # interval level for the printed-parameter check (two-sided)
 # Epoch's early-stopping finding: plain L-BFGS on the MEAN Huber loss, default tolerance,
 # from this many grid starts (seeded draw) versus our fit from the same starts.
 EARLY_STOP_STARTS = {"smoke": 6, "standard": 24, "full": 96}
+# "Stopped early" means an objective worse than the converged one by more than the optimizers'
+# own precision (relative 1e-6 and below): 0.1% is far above that, so it cannot come from noise.
+EARLY_STOP_MARGIN = 1e-3
 
 
 def _load():
@@ -165,7 +164,7 @@ def test_mean_huber_with_default_tolerance_stops_early(claim, tier):
                                 f"'{best_plain.message}' at alpha={best_plain.x[3]:.3f}, "
                                 f"beta={best_plain.x[4]:.3f}; ours: alpha={ours.law.alpha:.4f}, "
                                 f"beta={ours.law.beta:.4f}")
-    assert excess > 1.0 + 1e-3
+    assert excess > 1.0 + EARLY_STOP_MARGIN
 
 
 def _fit_figure(N, D, L, fit):

@@ -30,10 +30,6 @@ metric).
 from __future__ import annotations
 
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -64,8 +60,8 @@ def test_table6_spends_the_budget(claim):
     ratio = claim.measure("Table 6: 6·N·B·S / C at C = 1 PF-day",
                           6 * math.prod(k for k, _ in TABLE6.values()) / PF_DAY, expected=1.0,
                           tolerance=CONSTANT_TOLERANCE, relative=True)
-    claim.measure("Table 6 N exponent a", TABLE6["N"][1], expected=HOFFMANN_QUOTE_A, tolerance=0.005,
-                  note="Hoffmann Table 2 quotes Kaplan's a as 0.73, b as 0.27")
+    claim.note(f"Kaplan's Table 6 N exponent is {TABLE6['N'][1]}; Hoffmann Table 2 quotes Kaplan's "
+               f"a as {HOFFMANN_QUOTE_A} (and b as 0.27).")
     assert abs(exponent_sum - 1) <= EXPONENT_SUM_TOLERANCE
     assert abs(ratio - 1) <= CONSTANT_TOLERANCE
 

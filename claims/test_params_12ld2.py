@@ -10,10 +10,6 @@ rounded, come back within a few percent from their configs.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest

@@ -12,10 +12,6 @@ barely identified, and we show what a wider sweep buys.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest

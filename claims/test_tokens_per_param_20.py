@@ -12,10 +12,6 @@ Chinchilla's 5.76e23 FLOPs: about 18 tokens per parameter.
 from __future__ import annotations
 
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
