@@ -2,7 +2,7 @@
 appears suddenly with scale, while a continuous metric of the same models improves smoothly.
 
 What is measured. Models of at least 6 sizes from the `model_family` fixture are trained
-on the same token budget of the addition task (`scaling.arithmetic`: "a+b=c;" problems,
+on the same token budget of the addition task (`scaling.data.arithmetic`: "a+b=c;" problems,
 held-out test problems), and scored on the test problems by exact match of the greedily
 decoded answer and by the per-token negative log-likelihood of the true answer.
 

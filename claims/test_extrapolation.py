@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from scaling.experiments import budget_tier, by_size, kaplan_sweep, seed_noise
+from scaling.experiments import budget_tier, by_size, kaplan_sweep
+from scaling.fit.replicates import seed_noise
 from scaling.fit import extrapolation_error, fit_power_law
 
 pytestmark = pytest.mark.claim(

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from scaling.data import make_source
-from scaling.experiments import budget_tier, by_size, kaplan_sweep, lack_of_fit, seed_noise
+from scaling.experiments import budget_tier, by_size, kaplan_sweep
+from scaling.fit.replicates import lack_of_fit, seed_noise
 from scaling.fit import fit_power_law
 
 pytestmark = pytest.mark.claim(

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from scaling.bootstrap import Interval, percentile_interval
+from scaling.fit.bootstrap import Interval, percentile_interval
 from scaling.fit import FitError
 from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw, chinchilla_frontier, frontier_exponents
 

@@ -15,7 +15,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from scaling.train import Run
+from scaling.run import Run
 
 SCHEMA_NAME = "scaling-run-store"
 SCHEMA_VERSION = 1

@@ -22,7 +22,8 @@ from scaling.executors import check_executor, default_workers, execute, threads_
 from scaling.model import GPTConfig
 from scaling.params import count_params
 from scaling.store import RunStore
-from scaling.train import ENGINE_VERSION, Run, TrainSettings, validate
+from scaling.run import ENGINE_VERSION, Run
+from scaling.train import TrainSettings, validate
 
 __all__ = ["Job", "RunStore", "SweepError", "SweepResult", "add_sweep_arguments", "heads_for", "job_keys",
            "make_jobs", "run_key", "run_sweep", "run_sweep_command", "sweep", "threads_for",

@@ -1,4 +1,4 @@
-"""Tests for scaling.arithmetic: encoding, splits, packing and the emergence metrics."""
+"""Tests for scaling.data.arithmetic: encoding, splits, packing and the emergence metrics."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.arithmetic import AdditionTask, edit_distance
+from scaling.data.arithmetic import AdditionTask, edit_distance
 
 V = AdditionTask.vocab_size
 

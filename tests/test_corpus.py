@@ -1,4 +1,4 @@
-"""Tests for scaling.corpus: stdlib corpus, path corpora, splits, fingerprints, caching."""
+"""Tests for scaling.data.corpus: stdlib corpus, path corpora, splits, fingerprints, caching."""
 
 import hashlib
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from scaling.corpus import ByteCorpus
+from scaling.data.corpus import ByteCorpus
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_single_file_is_split_by_bytes(tmp_path):
 
 def test_fingerprint_stable_and_sensitive(folder):
     """The fingerprint is stable across loads and changes with an edit, a rename or the split."""
-    from scaling import corpus
+    from scaling.data import corpus
 
     first = ByteCorpus(str(folder)).fingerprint
     corpus._CACHE.clear()

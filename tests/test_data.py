@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from scaling.arithmetic import AdditionTask
-from scaling.corpus import ByteCorpus
+from scaling.data.arithmetic import AdditionTask
+from scaling.data.corpus import ByteCorpus
 from scaling.data import DataSource, check_batch_args, make_source
-from scaling.synthetic import SyntheticLanguage
+from scaling.data.synthetic import SyntheticLanguage
 
 
 @pytest.mark.parametrize(

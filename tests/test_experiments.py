@@ -10,18 +10,16 @@ from scaling.experiments import (
     ISOFLOP_GRID,
     KAPLAN_SWEEP,
     STRATEGIES,
-    SizeStats,
     budget_tier,
     by_size,
     emergence_jobs,
     isoflop_jobs,
     kaplan_jobs,
-    lack_of_fit,
     race_jobs,
-    seed_noise,
-    tiny_lr,
 )
 from scaling.family import default_model_family
+from scaling.fit.replicates import SizeStats, lack_of_fit, seed_noise
+from scaling.schedule import tiny_lr
 from scaling.sweep import job_keys
 
 TIERS = ("smoke", "standard", "full")

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from scaling.bootstrap import percentile_interval
+from scaling.fit.bootstrap import percentile_interval
 from scaling.fit import (
     BOUND_HIT,
     GRID_EDGE,
@@ -22,8 +22,8 @@ from scaling.fit import (
     hoffmann_grid,
 )
 from scaling.laws import ChinchillaLaw, PowerLaw
-from scaling.lbfgs import minimize_batched, multistart
-from scaling.objective import LSEObjective, huber
+from scaling.fit.lbfgs import minimize_batched, multistart
+from scaling.fit.objective import LSEObjective, huber
 
 PLANTED = ChinchillaLaw(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scaling.store import RunStore
-from scaling.train import ENGINE_VERSION, Run
+from scaling.run import ENGINE_VERSION, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 

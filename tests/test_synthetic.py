@@ -1,4 +1,4 @@
-"""Tests for scaling.synthetic: exact entropy, determinism, streaming, bad input."""
+"""Tests for scaling.data.synthetic: exact entropy, determinism, streaming, bad input."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.synthetic import SyntheticLanguage
+from scaling.data.synthetic import SyntheticLanguage
 
 # 4 standard errors: a correct rate fails the CLT check with probability ~6e-5.
 CLT_SIGMAS = 4.0

@@ -12,7 +12,8 @@ import scaling.train as train_mod
 from scaling.model import GPT, GPTConfig
 from scaling.params import count_params
 from scaling.schedule import curve_steps, default_lr
-from scaling.train import ENGINE_VERSION, Run, TrainSettings, train, validate
+from scaling.run import ENGINE_VERSION, Run
+from scaling.train import TrainSettings, train, validate
 from markov_source import MarkovSource, MarkovTask
 
 CFG = GPTConfig(n_layer=1, d_model=32, n_head=2, n_ctx=16, vocab_size=16)

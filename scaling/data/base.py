@@ -1,24 +1,9 @@
-"""Data sources: the protocol every source implements, shared checks, and `make_source`.
-
-The sources themselves live in one module each:
-
-- `scaling.synthetic.SyntheticLanguage` ("synthetic"): a known-entropy language whose
-  learnable structure is a Zipf-distributed set of facts (Michaud et al. 2023 quanta);
-- `scaling.corpus.ByteCorpus` ("stdlib" or a path): bytes of a real text corpus, by default
-  the running interpreter's standard library source;
-- `scaling.arithmetic.AdditionTask` ("arithmetic"): multi-digit addition for emergence,
-  with exact-match and continuous metrics.
-
-Every source is deterministic given its settings and the `numpy.random.Generator` handed to
-`batch`, draws only the tokens asked for (nothing is materialized beyond the corpus bytes
-themselves), and downloads nothing.
-"""
+"""What every data source shares: the protocol the trainer relies on and the argument checks."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -66,33 +51,3 @@ def settings_fingerprint(kind: str, settings: dict[str, Any]) -> str:
     """sha256 hex digest of a source kind and its JSON settings (canonical key order)."""
     blob = json.dumps({"kind": kind, **settings}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def make_source(spec: str, **kw: Any) -> DataSource:
-    """Build a data source from "synthetic" | "stdlib" | "arithmetic" | a file or folder path.
-
-    Keyword arguments go to the source's constructor. A "file:" prefix (the `name` of a
-    corpus source) is accepted, so `make_source(src.name)` rebuilds a path source.
-    """
-    # Imported here: the source modules import the helpers above.
-    from scaling.arithmetic import AdditionTask
-    from scaling.corpus import ByteCorpus
-    from scaling.synthetic import SyntheticLanguage
-
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(
-            f"'spec' must be 'synthetic', 'stdlib', 'arithmetic' or a path (got spec={spec!r})"
-        )
-    if spec == "synthetic":
-        return SyntheticLanguage(**kw)
-    if spec == "stdlib":
-        return ByteCorpus.stdlib(**kw)
-    if spec == "arithmetic":
-        return AdditionTask(**kw)
-    path = spec[len("file:"):] if spec.startswith("file:") else spec
-    if os.path.exists(path):
-        return ByteCorpus(path, **kw)
-    raise ValueError(
-        f"unknown data source {spec!r}: expected 'synthetic', 'stdlib', 'arithmetic' "
-        "or an existing file or folder path"
-    )

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scaling.data import LogitsFn, check_batch_args, settings_fingerprint
+from scaling.data.base import LogitsFn, check_batch_args, settings_fingerprint
 
 PLUS, EQUALS, END = 10, 11, 12
 SYMBOLS = "0123456789+=;"

@@ -23,11 +23,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from scaling.bootstrap import METHODS as BOOTSTRAP_METHODS
-from scaling.bootstrap import Interval, percentile_interval, refit_resamples
+from scaling.fit.bootstrap import METHODS as BOOTSTRAP_METHODS
+from scaling.fit.bootstrap import Interval, percentile_interval, refit_resamples
 from scaling.laws import ChinchillaLaw, PowerLaw, chinchilla_frontier, frontier_exponents
-from scaling.lbfgs import MultistartResult, multistart
-from scaling.objective import LSEObjective
+from scaling.fit.lbfgs import MultistartResult, multistart
+from scaling.fit.objective import LSEObjective
 
 GRID_EDGE = "grid_edge"
 BOUND_HIT = "bound_hit"

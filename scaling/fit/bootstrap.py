@@ -15,8 +15,8 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from scaling.lbfgs import minimize_batched
-from scaling.objective import LSEObjective
+from scaling.fit.lbfgs import minimize_batched
+from scaling.fit.objective import LSEObjective
 
 METHODS = ("pairs", "residual")
 

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scaling.data import check_batch_args, settings_fingerprint
+from scaling.data.base import check_batch_args, settings_fingerprint
 
 GENERATOR_VERSION = 1  # bump when the sampling changes: it is part of the fingerprint
 

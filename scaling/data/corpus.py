@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scaling.data import check_batch_args
+from scaling.data.base import check_batch_args
 
 STDLIB_EXCLUDE = ("test", "tests", "idlelib", "site-packages", "__pycache__")
 _SNIFF_BYTES = 8192  # a NUL in the first 8 KiB marks a binary file (the heuristic of git/grep)
