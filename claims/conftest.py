@@ -6,6 +6,7 @@ import matplotlib
 import pytest
 
 from scaling.experiments import budget_tier
+from scaling.trained import Experiments
 
 # Figures are files for the report, never windows: pick the non-interactive backend once,
 # before any claim module imports pyplot.
@@ -26,3 +27,9 @@ def expect_xfail(request, tier, device):
             request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
     return apply
+
+
+@pytest.fixture(scope="session")
+def experiments(model_family, scaling_source, tier, store_path) -> Experiments:
+    """The session's trained grids (family, source, tier and store bound once; see scaling.trained)."""
+    return Experiments(model_family, scaling_source, tier.name, tier.seeds, store_path)

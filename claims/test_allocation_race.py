@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from scaling.experiments import STRATEGIES, race
+from scaling.experiments import STRATEGIES
 
 pytestmark = pytest.mark.claim(
     "allocation-race",
@@ -35,13 +35,13 @@ pytestmark = pytest.mark.claim(
 GAP_SIGMAS = 3.0
 
 
-def test_balanced_allocation_wins_at_equal_compute(claim, device, tier, store_path, scaling_source,
-                                                   model_family):
+def test_balanced_allocation_wins_at_equal_compute(claim, device, tier, experiments):
     """At the same measured 6ND, the balanced strategy has the lowest held-out loss over seeds."""
-    C, runs, new = race(model_family, scaling_source, tier.name, tier.seeds, device, store_path)
+    race = experiments.race(device)
+    C, runs = race.C, race.runs
     total = sum(len(v) for v in runs.values())
     claim.note(f"budget C = {C:.1e} FLOPs (6·N_total·D), {tier.seeds} seeds per strategy, source "
-               f"{scaling_source!r}; {total - new} of {total} runs read from the store.")
+               f"{experiments.source!r}; {total - race.new} of {total} runs read from the store.")
     losses = {s: np.array([t.loss for t in sorted(runs[s], key=lambda t: t.seed)]) for s in STRATEGIES}
     flops = np.array([t.run.flops["6nd"] for s in STRATEGIES for t in runs[s]])
     step = max(t.run.settings["batch_size"] * t.run.config["n_ctx"] * 6 * t.n_total

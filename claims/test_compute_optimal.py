@@ -24,7 +24,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from scaling.experiments import isoflop_grid
 from scaling.fit import FitError, fit_chinchilla
 from scaling.optimal import fit_isoflop
 
@@ -54,23 +53,14 @@ APPROACHES_AGREE = 0.1
 LEVEL = 0.8  # Hoffmann Table 2 quotes 10th-90th percentiles
 
 
-def _grid(model_family, scaling_source, tier, device, store_path):
-    grid, runs, new = isoflop_grid(model_family, scaling_source, tier.name, device, store_path)
-    C = np.array([c for c, _ in runs])
-    N = np.array([t.n_total for _, t in runs], dtype=float)
-    N_ne = np.array([t.n for _, t in runs], dtype=float)
-    D = np.array([t.run.tokens for _, t in runs], dtype=float)
-    L = np.array([t.loss for _, t in runs])
-    flops = np.array([t.run.flops["6nd"] for _, t in runs])
-    return grid, runs, new, C, N, N_ne, D, L, flops
-
-
-def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, store_path, scaling_source, model_family):
+def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):
     """IsoFLOP minima over >=3 budgets x >=5 sizes are bracketed and give a ≈ b ≈ 0.5, D/N ≈ 20."""
-    grid, runs, new, C, N, N_ne, D, L, flops = _grid(model_family, scaling_source, tier, device, store_path)
+    runs = experiments.isoflop(device)
+    grid, C, N, D, L, flops = runs.grid, runs.C, runs.N, runs.D, runs.loss, runs.flops_6nd
     claim.note(f"{len(grid.budgets)} budgets C = {', '.join(f'{c:.0e}' for c in grid.budgets)} FLOPs "
-               f"(6·N_total·D) x {grid.sizes} sizes each ({model_family.name}, source {scaling_source!r}); "
-               f"{len(runs) - new} of {len(runs)} runs read from the store.")
+               f"(6·N_total·D) x {grid.sizes} sizes each ({experiments.family.name}, source "
+               f"{experiments.source!r}); {len(runs.trained) - runs.new} of {len(runs.trained)} runs "
+               "read from the store.")
     # the measured 6ND falls short of the nominal C only by the rounding of D to whole steps
     short = float(np.max(1 - flops / C))
     claim.measure("max shortfall of measured 6ND vs budget", short, expected=0.0,
@@ -79,7 +69,7 @@ def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, store_path, scali
     iso = fit_isoflop(C, N, L, D=D, on_edge="drop", bootstrap=tier.bootstrap_resamples, level=LEVEL)
     iso_ne = None
     try:  # the same minima counted in non-embedding parameters (Kaplan's convention)
-        iso_ne = fit_isoflop(C, N_ne, L, on_edge="drop")
+        iso_ne = fit_isoflop(C, runs.N_non_embedding, L, on_edge="drop")
     except FitError as e:
         claim.note(f"non-embedding IsoFLOP fit failed: {e}")
     claim.figure(_figure(C, N, L, iso, device, tier), "isoflop")
@@ -115,9 +105,10 @@ def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, store_path, scali
         f"{geo:.1f} tokens per parameter at the optimum")
 
 
-def test_approach_3_agrees_with_approach_2(claim, device, tier, store_path, scaling_source, model_family):
+def test_approach_3_agrees_with_approach_2(claim, device, tier, experiments):
     """L = E + A/N^α + B/D^β fitted to every grid run implies the same a as the IsoFLOP minima."""
-    grid, runs, new, C, N, N_ne, D, L, flops = _grid(model_family, scaling_source, tier, device, store_path)
+    runs = experiments.isoflop(device)
+    grid, C, N, D, L = runs.grid, runs.C, runs.N, runs.D, runs.loss
     mid = grid.budgets[len(grid.budgets) // 2]
     fit = fit_chinchilla(N, D, L, bootstrap=tier.bootstrap_resamples, level=LEVEL, budgets=[mid])
     iso = fit_isoflop(C, N, L, D=D, on_edge="drop")

@@ -36,7 +36,6 @@ import pytest
 from scipy.optimize import least_squares
 
 from scaling.data import make_source
-from scaling.experiments import emergence_sweep
 from scaling.fit import FitError, fit_power_law
 
 pytestmark = pytest.mark.claim(
@@ -101,10 +100,11 @@ XFAIL_THRESHOLD = {"smoke": SMOKE_NOT_LEARNED}
 XFAIL_SMOOTH = {"smoke": SMOKE_NOT_LEARNED, "standard": NOT_SMOOTH}
 
 
-def _sweep(claim, model_family, tier, device, store_path):
-    plan, trained, new = emergence_sweep(model_family, tier.name, device, store_path)
+def _sweep(claim, experiments, device):
+    runs = experiments.emergence(device)
+    plan, trained, new = runs.plan, runs.trained, runs.new
     task = make_source(plan.task)
-    claim.note(f"{len(trained)} sizes N = {trained[0].n:.3g}..{trained[-1].n:.3g} ({model_family.name}), "
+    claim.note(f"{len(trained)} sizes N = {trained[0].n:.3g}..{trained[-1].n:.3g} ({experiments.family.name}), "
                f"{plan.tokens:,} tokens each of {task.n_digits}-digit addition at n_ctx {plan.training.n_ctx}, "
                f"batch {plan.training.batch_size}, lr {plan.training.lr} ({task.answer_len} answer tokens); "
                f"{len(trained) - new} of {len(trained)} runs read from the store.")
@@ -118,10 +118,10 @@ def _sweep(claim, model_family, tier, device, store_path):
     return plan, task, N, metric
 
 
-def test_exact_match_shows_a_threshold(claim, device, tier, store_path, model_family, expect_xfail):
+def test_exact_match_shows_a_threshold(claim, device, tier, experiments, expect_xfail):
     """Exact match vs N is ~0 below a size and high above it, the rise located by a logistic in log N."""
     expect_xfail(XFAIL_THRESHOLD)
-    plan, task, N, m = _sweep(claim, model_family, tier, device, store_path)
+    plan, task, N, m = _sweep(claim, experiments, device)
     em, nll = m["exact_match"], m["answer_nll"]
     x = np.log10(N)
     x0, w, top = fit_logistic(x, em)
@@ -166,10 +166,10 @@ def test_exact_match_shows_a_threshold(claim, device, tier, store_path, model_fa
     assert threshold, f"exact match {np.round(em, 3).tolist()} shows no threshold"
 
 
-def test_answer_loss_is_smooth_in_n(claim, device, tier, store_path, model_family, expect_xfail):
+def test_answer_loss_is_smooth_in_n(claim, device, tier, experiments, expect_xfail):
     """The answer's per-token NLL over the same models follows a power law in N with no jump."""
     expect_xfail(XFAIL_SMOOTH)
-    plan, task, N, m = _sweep(claim, model_family, tier, device, store_path)
+    plan, task, N, m = _sweep(claim, experiments, device)
     nll, ed, em = m["answer_nll"], m["edit_distance"], m["exact_match"]
     nll_jump, ed_jump = max_jump_fraction(nll), max_jump_fraction(ed)
     claim.measure("answer NLL: largest step / total change", nll_jump, drift=0.2,

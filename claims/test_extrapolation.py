@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from scaling.experiments import budget_tier, by_size, kaplan_sweep
-from scaling.fit.replicates import seed_noise
+from scaling.experiments import budget_tier
 from scaling.fit import extrapolation_error, fit_power_law
+from scaling.fit.replicates import seed_noise
 
 pytestmark = pytest.mark.claim(
     "extrapolation",
@@ -42,13 +42,12 @@ XFAIL = {"smoke": "at the smoke budget the fit spans one decade of data-limited 
                   "the held-out sizes by ~0.03 nats, 3-4x the seed-noise bound"}
 
 
-def test_small_models_predict_the_held_out_large_ones(claim, device, tier, store_path, scaling_source,
-                                                      model_family, expect_xfail):
+def test_small_models_predict_the_held_out_large_ones(claim, device, tier, experiments, expect_xfail):
     """The law fitted to the smaller sweep sizes predicts the held-out largest sizes within the noise bound."""
-    if scaling_source == "synthetic":
+    if experiments.source == "synthetic":
         expect_xfail(XFAIL)
-    plan, trained, new = kaplan_sweep(model_family, scaling_source, tier.name, tier.seeds, device, store_path)
-    stats = by_size(trained)
+    sweep = experiments.size_sweep(device)
+    plan, trained, new, stats = sweep.plan, sweep.trained, sweep.new, list(sweep.stats)
     fit_s, held = stats[:-plan.held_out], stats[-plan.held_out:]
     assert len(fit_s) >= MIN_FIT_SIZES, f"only {len(fit_s)} sizes to fit"
     claim.note(f"fit on {len(fit_s)} sizes N = {fit_s[0].n:.3g}..{fit_s[-1].n:.3g}, predict "

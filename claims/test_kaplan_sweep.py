@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 
 from scaling.data import make_source
-from scaling.experiments import budget_tier, by_size, kaplan_sweep
-from scaling.fit.replicates import lack_of_fit, seed_noise
+from scaling.experiments import budget_tier
 from scaling.fit import fit_power_law
+from scaling.fit.replicates import lack_of_fit, seed_noise
 
 pytestmark = pytest.mark.claim(
     "kaplan-sweep",
@@ -57,18 +57,17 @@ E_SIGMAS = 3.0
 ALPHA_SIGMAS = 3.0
 
 
-def _sweep(claim, family, source, tier, device, store_path, prefix=""):
+def _sweep(claim, experiments, source, tier, device, prefix=""):
     """Train (or read) the sweep, fit it, record the shared measurements; return the pieces."""
-    plan, trained, new = kaplan_sweep(family, source, tier.name, tier.seeds, device, store_path)
-    stats = by_size(trained)
-    N = np.array([s.n for s in stats], dtype=float)
-    L = np.array([s.mean for s in stats])
+    sweep = experiments.size_sweep(device, source)
+    plan, trained, new, stats = sweep.plan, sweep.trained, sweep.new, list(sweep.stats)
+    N, L = sweep.N, sweep.mean_loss
     fit = fit_power_law(N, L, bootstrap=tier.bootstrap_resamples, level=LEVEL)
     noise, dof = seed_noise(stats, relative=True)
     ci = fit.intervals["alpha"]
     lof = lack_of_fit(stats, fit.law.predict(N))
     claim.note(f"{prefix}{len(stats)} sizes, N = {N[0]:.3g}..{N[-1]:.3g} non-embedding parameters "
-               f"({family.name}), {plan.tokens:,} tokens each, source {source!r}; "
+               f"({experiments.family.name}), {plan.tokens:,} tokens each, source {source!r}; "
                f"{len(trained) - new} of {len(trained)} runs read from the store.")
     claim.measure(f"{prefix}sizes", len(stats), note=f"at least {MIN_SIZES}")
     claim.measure(f"{prefix}decades of N", math.log10(N[-1] / N[0]), drift=0.2,
@@ -138,11 +137,12 @@ SMOKE_TOO_SMALL_FOR_BYTES = ("the real-corpus sweep runs at the standard tier an
                              "budget the larger models are undertrained on bytes")
 
 
-def test_loss_is_a_power_law_in_n(claim, device, tier, store_path, scaling_source, model_family):
+def test_loss_is_a_power_law_in_n(claim, device, tier, experiments):
     """Loss vs N over >=6 sizes and >=1.5 decades fits E + (N_c/N)^α to within seed noise."""
+    scaling_source = experiments.source
     if scaling_source != "synthetic" and budget_tier(tier.name, device) == "smoke":
         pytest.skip(SMOKE_TOO_SMALL_FOR_BYTES)
-    plan, stats, fit, noise, lof = _sweep(claim, model_family, scaling_source, tier, device, store_path)
+    plan, stats, fit, noise, lof = _sweep(claim, experiments, scaling_source, tier, device)
     src = make_source(scaling_source)
     claim.environment(f"corpus fingerprint ({scaling_source})", src.fingerprint)
     claim.figure(_figure(stats, fit, noise, f"Kaplan sweep on {src.name} ({device}, {tier.name})",
@@ -155,13 +155,11 @@ def test_loss_is_a_power_law_in_n(claim, device, tier, store_path, scaling_sourc
         f"seed noise {noise:.4f}")
 
 
-def _synthetic_fit(tier, device, store_path, model_family):
+def _synthetic_fit(tier, device, experiments):
     src = make_source("synthetic")
-    plan, trained, _ = kaplan_sweep(model_family, "synthetic", tier.name, tier.seeds, device, store_path)
-    stats = by_size(trained)
-    fit = fit_power_law([s.n for s in stats], [s.mean for s in stats],
-                        bootstrap=tier.bootstrap_resamples, level=LEVEL)
-    return src, plan, fit
+    sweep = experiments.size_sweep(device, "synthetic")
+    fit = fit_power_law(sweep.N, sweep.mean_loss, bootstrap=tier.bootstrap_resamples, level=LEVEL)
+    return src, sweep.plan, fit
 
 
 # Measured: the fitted E sits above the entropy rate whenever the largest models are still
@@ -171,13 +169,12 @@ E_DATA_LIMITED = ("the largest models are data-limited at this budget, which ben
                   "0.75 at standard; truth 0.681)")
 
 
-def test_fitted_e_is_the_entropy_rate(claim, device, tier, store_path, scaling_source, model_family,
-                                      expect_xfail):
+def test_fitted_e_is_the_entropy_rate(claim, device, tier, experiments, expect_xfail):
     """On the synthetic language the fitted irreducible loss E equals the exact entropy rate."""
-    if scaling_source != "synthetic":
-        pytest.skip(f"ground truth is known only for the synthetic source (got {scaling_source!r})")
+    if experiments.source != "synthetic":
+        pytest.skip(f"ground truth is known only for the synthetic source (got {experiments.source!r})")
     expect_xfail({"smoke": E_DATA_LIMITED, "standard": E_DATA_LIMITED})
-    src, plan, fit = _synthetic_fit(tier, device, store_path, model_family)
+    src, plan, fit = _synthetic_fit(tier, device, experiments)
     E, ci = fit.params["E"], fit.intervals["E"]
     claim.measure("fitted E", E, expected=src.entropy_rate, tolerance=E_SIGMAS * ci.se,
                   unit="nats/token", note=f"{LEVEL:.0%} interval {ci.low:.3f}..{ci.high:.3f}; "
@@ -189,14 +186,13 @@ def test_fitted_e_is_the_entropy_rate(claim, device, tier, store_path, scaling_s
         f"E = {E:.4f} ± {ci.se:.4f}, entropy rate {src.entropy_rate:.4f}")
 
 
-def test_alpha_is_the_zipf_exponent(claim, device, tier, store_path, scaling_source, model_family,
-                                    expect_xfail):
+def test_alpha_is_the_zipf_exponent(claim, device, tier, experiments, expect_xfail):
     """On the synthetic language the fitted α equals the Zipf exponent of its facts (Michaud et al.)."""
-    if scaling_source != "synthetic":
-        pytest.skip(f"ground truth is known only for the synthetic source (got {scaling_source!r})")
+    if experiments.source != "synthetic":
+        pytest.skip(f"ground truth is known only for the synthetic source (got {experiments.source!r})")
     expect_xfail({"smoke": "at 0.6M tokens per run the data limit steepens the curve "
                            "(measured α = 0.75 ± 0.07 against 0.5)"})
-    src, plan, fit = _synthetic_fit(tier, device, store_path, model_family)
+    src, plan, fit = _synthetic_fit(tier, device, experiments)
     alpha, ci = fit.params["alpha"], fit.intervals["alpha"]
     claim.measure("alpha_N vs Zipf exponent", alpha, expected=src.zipf_exponent,
                   tolerance=ALPHA_SIGMAS * ci.se,
@@ -209,16 +205,15 @@ def test_alpha_is_the_zipf_exponent(claim, device, tier, store_path, scaling_sou
         f"α = {alpha:.3f} ± {ci.se:.3f}, Zipf exponent {src.zipf_exponent}")
 
 
-def test_power_law_on_the_standard_library(claim, device, tier, store_path, scaling_source, model_family):
+def test_power_law_on_the_standard_library(claim, device, tier, experiments):
     """The same sweep on a real corpus (stdlib bytes) is a power law in N to within seed noise."""
-    if scaling_source != "synthetic":
-        pytest.skip(f"the main sweep already runs on real data ({scaling_source!r})")
+    if experiments.source != "synthetic":
+        pytest.skip(f"the main sweep already runs on real data ({experiments.source!r})")
     if budget_tier(tier.name, device) == "smoke":
         # measured: at 0.6M tokens per run the loss on bytes is not even monotone in N
         # (2.14 at N = 6.6e3, 2.22 at N = 1.4e4), so the smoke tier spends nothing on it
         pytest.skip(SMOKE_TOO_SMALL_FOR_BYTES)
-    plan, stats, fit, noise, lof = _sweep(claim, model_family, "stdlib", tier, device, store_path,
-                                          prefix="stdlib: ")
+    plan, stats, fit, noise, lof = _sweep(claim, experiments, "stdlib", tier, device, prefix="stdlib: ")
     src = make_source("stdlib")
     claim.environment("corpus fingerprint (stdlib)", src.fingerprint)
     claim.figure(_figure(stats, fit, noise, f"Kaplan sweep on the standard library's bytes "

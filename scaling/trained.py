@@ -1,0 +1,142 @@
+"""What the trained claims read: one object per session, each grid's results as named arrays.
+
+`Experiments` binds a model family, a data source, a budget tier and a run store; each of
+its methods trains (or reads from the store) one of the shared grids of `scaling.experiments`
+once per device and returns a frozen dataclass of its results, so a claim names what it
+uses (`runs.N`, `runs.loss`) instead of unpacking a tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scaling.experiments import (
+    IsoFLOPGrid,
+    SizeSweep,
+    TaskSweep,
+    Trained,
+    by_size,
+    emergence_sweep,
+    isoflop_grid,
+    kaplan_sweep,
+    race,
+)
+from scaling.family import ModelFamily
+from scaling.fit.replicates import SizeStats
+
+
+@dataclass(frozen=True)
+class IsoFLOPRuns:
+    """The IsoFLOP grid of `compute-optimal`, one entry per run (arrays aligned with `trained`).
+
+    C: the run's FLOP budget (6·N_total·D, Chinchilla's convention); N: total parameters;
+    N_non_embedding: Kaplan's N; D: tokens trained; loss: held-out loss; flops_6nd: measured 6·N·D.
+    """
+
+    grid: IsoFLOPGrid
+    trained: tuple[Trained, ...]
+    new: int  # runs trained in this session (the rest came from the store)
+    C: np.ndarray
+    N: np.ndarray
+    N_non_embedding: np.ndarray
+    D: np.ndarray
+    loss: np.ndarray
+    flops_6nd: np.ndarray
+
+    @classmethod
+    def of(cls, grid: IsoFLOPGrid, runs: list[tuple[float, Trained]], new: int) -> IsoFLOPRuns:
+        trained = tuple(t for _, t in runs)
+        return cls(
+            grid=grid, trained=trained, new=new,
+            C=np.array([c for c, _ in runs], dtype=float),
+            N=np.array([t.n_total for t in trained], dtype=float),
+            N_non_embedding=np.array([t.n for t in trained], dtype=float),
+            D=np.array([t.run.tokens for t in trained], dtype=float),
+            loss=np.array([t.loss for t in trained], dtype=float),
+            flops_6nd=np.array([t.run.flops["6nd"] for t in trained], dtype=float),
+        )
+
+
+@dataclass(frozen=True)
+class SizeSweepRuns:
+    """A sweep over sizes (`kaplan-sweep`, `extrapolation`): the runs and their per-size statistics."""
+
+    plan: SizeSweep
+    source: str
+    trained: tuple[Trained, ...]
+    new: int
+    stats: tuple[SizeStats, ...]  # by size, smallest N first, all seeds of each
+
+    @property
+    def N(self) -> np.ndarray:
+        return np.array([s.n for s in self.stats], dtype=float)
+
+    @property
+    def mean_loss(self) -> np.ndarray:
+        return np.array([s.mean for s in self.stats], dtype=float)
+
+
+@dataclass(frozen=True)
+class RaceRuns:
+    """The allocation race: one budget C, and each strategy's runs (one per seed)."""
+
+    C: float
+    runs: dict[str, list[Trained]]
+    new: int
+
+
+@dataclass(frozen=True)
+class TaskRuns:
+    """The emergence sweep on a task: one run per size, smallest first."""
+
+    plan: TaskSweep
+    trained: tuple[Trained, ...]
+    new: int
+
+
+@dataclass
+class Experiments:
+    """The trained grids of one session: a family, a source, a tier and a run store.
+
+    Each grid is trained (or read from the store) once per device and source, then cached.
+    """
+
+    family: ModelFamily
+    source: str
+    tier_name: str
+    seeds: int
+    store_path: Path
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _once(self, key: tuple, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def isoflop(self, device: str) -> IsoFLOPRuns:
+        return self._once(("isoflop", device), lambda: IsoFLOPRuns.of(
+            *isoflop_grid(self.family, self.source, self.tier_name, device, self.store_path)))
+
+    def size_sweep(self, device: str, source: str | None = None) -> SizeSweepRuns:
+        src = self.source if source is None else source
+
+        def make() -> SizeSweepRuns:
+            plan, trained, new = kaplan_sweep(self.family, src, self.tier_name, self.seeds, device,
+                                              self.store_path)
+            return SizeSweepRuns(plan, src, tuple(trained), new, tuple(by_size(trained)))
+
+        return self._once(("size-sweep", device, src), make)
+
+    def race(self, device: str) -> RaceRuns:
+        return self._once(("race", device), lambda: RaceRuns(
+            *race(self.family, self.source, self.tier_name, self.seeds, device, self.store_path)))
+
+    def emergence(self, device: str) -> TaskRuns:
+        def make() -> TaskRuns:
+            plan, trained, new = emergence_sweep(self.family, self.tier_name, device, self.store_path)
+            return TaskRuns(plan, tuple(trained), new)
+
+        return self._once(("emergence", device), make)
