@@ -15,10 +15,6 @@ skipped with its reason where the file is absent.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -27,6 +23,7 @@ from scipy.special import huber, logsumexp
 
 from scaling.fit import fit_chinchilla, hoffmann_grid
 from scaling.laws import CHINCHILLA_2022, CHINCHILLA_2022_UNROUNDED
+from scaling.published import EPOCH_FILE, MD5, DataMissing, load_epoch_chinchilla
 
 pytestmark = pytest.mark.claim(
     "chinchilla-refit",
@@ -37,8 +34,6 @@ pytestmark = pytest.mark.claim(
     "inconsistent with the data (Besiroglu et al.)",
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chinchilla_fig4_epoch.csv"
-DATA_MD5 = "0e6c634f7ff189463f2638cb60fc32ab"  # PUBLISHED.md
 N_DROPPED = 5  # Besiroglu et al.: the 5 highest-loss points are dropped, 240 remain
 
 # Besiroglu et al. 2024, the refit: (estimate, standard error).
@@ -57,19 +52,12 @@ EARLY_STOP_MARGIN = 1e-3
 
 
 def _load():
-    if not DATA.exists():
-        pytest.skip(f"Chinchilla Fig. 4 data not found at {DATA} (Besiroglu et al. 2024; see "
-                    "../shared/reference/PUBLISHED.md); it is never copied into the repository")
-    md5 = hashlib.md5(DATA.read_bytes()).hexdigest()
-    if md5 != DATA_MD5:
-        pytest.skip(f"{DATA} has md5 {md5}, not the published copy's {DATA_MD5}")
-    with open(DATA, newline="") as f:
-        rows = list(csv.DictReader(f))
-    N = np.array([float(r["Model Size"]) for r in rows])
-    C = np.array([float(r["Training FLOP"]) for r in rows])
-    L = np.array([float(r["loss"]) for r in rows])
-    keep = np.sort(np.argsort(L)[:-N_DROPPED])
-    return N[keep], C[keep] / (6 * N[keep]), L[keep], md5
+    try:
+        pts = load_epoch_chinchilla()  # md5-checked: a different copy is an error, not a skip
+    except DataMissing as e:
+        pytest.skip(str(e))
+    keep = np.sort(np.argsort(pts.loss)[:-N_DROPPED])
+    return pts.N[keep], pts.D[keep], pts.loss[keep], MD5[EPOCH_FILE]
 
 
 @pytest.fixture(scope="module")
