@@ -36,8 +36,14 @@ RUNS.csv: one row per training run, a header row naming the columns (others are 
                     C (compute, flops, training_flop) gives D = C / 6N. Fits Hoffmann et al.
                     2022 eq. 2, L = E + A/N^alpha + B/D^beta, by their procedure (Huber in log
                     space, 4,500 starts; App. D.2).
+  --law isoflop     C (flops), N (params) and loss, several sizes per budget: N* ∝ C^a through
+                    each budget's local-parabola minimum (scaling.isoflop); the bootstrap adds
+                    the noise in a loss_noise_std column (or --noise-std) to every loss and
+                    resamples budgets. No plot. --where COLUMN=VALUE keeps matching rows only.
 Prints every parameter with its bootstrap interval and writes a PNG of the fit (--plot).
-example: scaling fit runs.csv --law chinchilla --save-law mylaw.json"""
+example: scaling fit runs.csv --law chinchilla --save-law mylaw.json
+example: scaling fit ../shared/data/porian2024/porian2024_isoflop.csv --law isoflop \
+           --where dataset=rw --where config=tuned_const_lr"""
 
 LAWS_HELP = """\
 --law: kaplan (Kaplan et al. 2020 eq. 1.5), chinchilla (Hoffmann et al. 2022 eq. 10, as
@@ -191,6 +197,7 @@ def column(path: Path, rows: list[dict[str, str]], name: str):
 
     out = []
     for i, r in enumerate(rows, start=2):  # line 1 is the header
+        i = getattr(r, "line", i)  # rows kept by --where know their own line
         text = (r.get(name) or "").strip()
         try:
             value = float(text)
@@ -223,6 +230,12 @@ def _fit(args: argparse.Namespace) -> int:
 
     path = Path(args.runs)
     header, rows = read_runs(path)
+    if args.where or args.law == "isoflop":  # scaling.cli_isoflop: row filter, IsoFLOP fit
+        from scaling import cli_isoflop
+
+        rows = cli_isoflop.where(path, header, rows, args.where or [])
+        if args.law == "isoflop":
+            return cli_isoflop.fit(args, path, header, rows)
     loss_col = find_column(path, header, "loss", args.loss)
     if args.law == "power":
         x_col = find_column(path, header, "N", args.x)
@@ -351,7 +364,7 @@ def _plot(result, inputs: dict, L, path: Path, law: str, used: dict) -> None:
 
 def add_fit_arguments(p: argparse.ArgumentParser, positive, integer) -> None:
     p.add_argument("runs", metavar="RUNS.csv", help="the runs, one per row (columns above)")
-    p.add_argument("--law", choices=("power", "chinchilla"), required=True, help="the law to fit")
+    p.add_argument("--law", choices=("power", "chinchilla", "isoflop"), required=True, help="the law to fit")
     p.add_argument("--x", metavar="COLUMN", help="power: the column loss falls with (default: N)")
     p.add_argument("--loss", metavar="COLUMN", help="the loss column (default: loss)")
     p.add_argument("--no-irreducible", dest="irreducible", action="store_false",
@@ -362,6 +375,10 @@ def add_fit_arguments(p: argparse.ArgumentParser, positive, integer) -> None:
     p.add_argument("--plot", metavar="PATH", help="where to write the PNG (default: RUNS.<law>-fit.png here)")
     p.add_argument("--no-plot", action="store_true", help="write no plot")
     p.add_argument("--save-law", metavar="FILE", help="write the fitted law as JSON (for allocate --law FILE)")
+    p.add_argument("--where", action="append", metavar="COLUMN=VALUE",
+                   help="fit only the rows where COLUMN equals VALUE (repeatable)")
+    p.add_argument("--noise-std", type=positive, help="isoflop: the loss noise std the bootstrap adds "
+                   "(default: the loss_noise_std column, else 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -158,3 +158,13 @@ def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         sxx = (dx * dx).sum(axis=1)
         slope = (dx * np.where(ok, y - ym[:, None], 0)).sum(axis=1) / sxx
     return np.where(sxx > 1e-12, slope, np.nan)
+
+
+def summary(fit: LocalIsoFLOPFit) -> dict:
+    """The fit as plain numbers (for JSON and for printing): a, its interval, the minima, refusals."""
+    iv = fit.interval
+    return {"a": fit.a, "k_N": fit.k_N,
+            "interval": None if iv is None else {"low": iv.low, "high": iv.high, "level": iv.level, "se": iv.se},
+            "bootstrap": int(fit.samples.size),
+            "minima": [{"C": m.C, "N_opt": m.N_opt, "loss": m.loss, "n_points": m.n_points} for m in fit.minima],
+            "budgets": fit.n_budgets, "refused": list(fit.refused)}
