@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from scaling.isoflop import LocalIsoFLOPFit, fit_local_isoflop, local_minimum, power_law
+from scaling.isoflop import LocalIsoFLOPFit, fit_local_isoflop, power_law, window
 from scaling.published import DataError, DataMissing, load_porian_isoflop, load_porian_optima, porian_configs
 
 # --- the decision rule, fixed before the data were fitted ------------------------------------
@@ -339,7 +339,7 @@ def _profiles_figure(path):
             mm = minima.get(round(math.log(b), 6))
             if mm is not None:
                 u = np.log(N[r][order])
-                w = slice(*_window_bounds(L[r][order]))
+                w = window(L[r][order])
                 g = np.linspace(u[w].min(), u[w].max(), 60)
                 ax.plot(np.exp(g), mm.loss + 0.5 * mm.curvature * (g - math.log(mm.N_opt)) ** 2, "-",
                         color=col, lw=1.8)
@@ -356,9 +356,3 @@ def _profiles_figure(path):
     fig.tight_layout()
     return fig
 
-
-def _window_bounds(L_sorted) -> tuple[int, int]:
-    from scaling.isoflop import window
-
-    w = window(L_sorted)
-    return w.start, w.stop
