@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaling.cli import main
 from scaling.fit import FitError
@@ -37,18 +39,18 @@ ALPHA, BETA, A, B, E = 0.35, 0.30, 400.0, 400.0, 1.7
 PLANTED_A = BETA / (ALPHA + BETA)
 
 
-def _surface(budgets, sizes_per_budget=9, span=30.0, noise=0.0, seed=0):
-    """IsoFLOP runs on the planted surface: sizes geometric over `span` around each true optimum."""
+def _surface(budgets, sizes_per_budget=9, span=30.0, noise=0.0, seed=0, alpha=ALPHA, beta=BETA, offset=1.13):
+    """IsoFLOP runs on the planted surface: sizes geometric over `span` about offset x each true optimum."""
     rng = np.random.default_rng(seed)
-    G = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))  # Hoffmann et al. 2022, eq. 4
     C, N, L = [], [], []
     for c in budgets:
-        n_opt = G * (c / 6) ** PLANTED_A
-        n = n_opt * np.geomspace(1 / math.sqrt(span), math.sqrt(span), sizes_per_budget) * 1.13
+        n_opt = G * (c / 6) ** (beta / (alpha + beta))
+        n = n_opt * np.geomspace(1 / math.sqrt(span), math.sqrt(span), sizes_per_budget) * offset
         d = c / (6 * n)
         C += [c] * n.size
         N += list(n)
-        L += list(E + A / n ** ALPHA + B / d ** BETA + noise * rng.standard_normal(n.size))
+        L += list(E + A / n ** alpha + B / d ** beta + noise * rng.standard_normal(n.size))
     return np.array(C), np.array(N), np.array(L)
 
 
@@ -134,6 +136,14 @@ def test_noise_free_planted_exponent_is_exact_to_the_parabola_error():
     """Without noise the local parabola on dense profiles recovers a to 0.005."""
     C, N, L = _surface(1e17 * 2.0 ** np.arange(8), sizes_per_budget=15)
     assert fit_local_isoflop(C, N, L).a == pytest.approx(PLANTED_A, abs=0.005)
+
+
+@settings(max_examples=25, deadline=None)
+@given(alpha=st.floats(0.2, 0.5), beta=st.floats(0.2, 0.5), offset=st.floats(0.6, 1.6))
+def test_any_planted_exponent_is_recovered(alpha, beta, offset):
+    """For any planted alpha, beta and an off-centre grid, the noise-free fit recovers beta/(alpha+beta) to 0.01."""
+    C, N, L = _surface(1e17 * 2.0 ** np.arange(8), sizes_per_budget=13, alpha=alpha, beta=beta, offset=offset)
+    assert fit_local_isoflop(C, N, L).a == pytest.approx(beta / (alpha + beta), abs=0.01)
 
 
 def test_unbracketed_minimum_is_refused():
