@@ -42,8 +42,7 @@ RUNS.csv: one row per training run, a header row naming the columns (others are 
                     resamples budgets. No plot. --where COLUMN=VALUE keeps matching rows only.
 Prints every parameter with its bootstrap interval and writes a PNG of the fit (--plot).
 example: scaling fit runs.csv --law chinchilla --save-law mylaw.json
-example: scaling fit ../shared/data/porian2024/porian2024_isoflop.csv --law isoflop \
-           --where dataset=rw --where config=tuned_const_lr"""
+example: scaling fit porian2024_isoflop.csv --law isoflop --where dataset=rw --where config=warmup"""
 
 LAWS_HELP = """\
 --law: kaplan (Kaplan et al. 2020 eq. 1.5), chinchilla (Hoffmann et al. 2022 eq. 10, as
