@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.fit import FitError, Interval, percentile_interval
+from scaling.fit import FitError
+from scaling.fit.bootstrap import Interval, percentile_interval
 from scaling.optimal import IsoFLOPMinimum, isoflop_minimum
 
 HALF_WINDOW = 2  # two neighbours each side: 5 points, 2 degrees of freedom beyond the parabola
