@@ -210,9 +210,8 @@ def cmd_flops(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render report.md / report.html from DIR/report.json; summary; optional comparison."""
-    from scaling.compare import compare_reports, render_markdown as diff_md, render_text
-    from scaling.report import VERDICT_MARK, _fmt, _fmt_tolerance, load_report, render_markdown
-    from scaling.report_html import key_measurement, write_html
+    from scaling.report import load_report, render_markdown, summary_text, write_html
+    from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
 
     directory = Path(args.dir)
     if not directory.is_dir():
@@ -239,19 +238,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                      "written": [str(p) for p in written],
                      "comparison": None if diff is None else diff.to_dict()})
         return 1 if failed else 0
-    rows = [("claim", "device", "verdict", "key measurement: measured vs published")]
-    for c in report["claims"]:
-        m = key_measurement(c)
-        key = "—"
-        if m is not None:
-            unit = f" {m['unit']}" if m.get("unit") else ""
-            key = f"{m['name']}: {_fmt(m['value'])}{unit}"
-            if m.get("expected") is not None:
-                key += f" vs {_fmt(m['expected'])} ({_fmt_tolerance(m)})"
-        rows.append((c["id"], c["device"], VERDICT_MARK.get(c["verdict"], c["verdict"]), key))
-    counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in (report.get("summary") or {}).items())
-    print(f"Tier {report.get('tier')}: {counts}")
-    print(_table(rows))
+    print(summary_text(report))
     for p in written:
         print(f"wrote {p}")
     if diff is not None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling import baseline as baseline_mod
 from scaling.report import VERDICTS, ClaimResult, Measurement, build_report, environment_info, worst_verdict, write_report
+from scaling.report import baseline as baseline_mod
 from scaling.tiers import TIERS, Tier, get_tier
 
 DEVICES = ("cpu", "cuda")

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling.report import ClaimResult, Measurement
+from scaling.report.results import ClaimResult, Measurement, Tolerance
 
 BASELINE_VERSION = 1
 UPDATE_FLAG = "--scaling-update-baseline"
-EXACT = 1e-9  # relative tolerance for measurements that name none: they are exact counts
 
 
 class BaselineError(ValueError):
@@ -66,31 +65,21 @@ class Drift:
     measurement: str
     baseline: Any
     measured: Any
-    tolerance: float
-    relative: bool
+    tolerance: Tolerance
 
     def message(self, path: Path) -> str:
-        tol = f"±{100 * self.tolerance:.3g}% relative" if self.relative else f"±{self.tolerance:g}"
         return (
             f"{self.claim} [{self.key.split('::')[1]}]: {self.measurement!r} drifted from the "
-            f"baseline {self.baseline!r} to {self.measured!r} (tolerance {tol}); if the change "
-            f"is intended, run with {UPDATE_FLAG} to update {path}"
+            f"baseline {self.baseline!r} to {self.measured!r} (tolerance {self.tolerance.describe()}); "
+            f"if the change is intended, run with {UPDATE_FLAG} to update {path}"
         )
 
 
 def _drift(k: str, claim: ClaimResult, m: Measurement, old: Any) -> Drift | None:
-    tol = m.drift if m.drift is not None else m.tolerance
-    relative = m.relative if tol is not None else True
-    tol = EXACT if tol is None else tol
-    new = m.value
-    if any(v is None or isinstance(v, (bool, str)) for v in (old, new)):
-        same = old == new  # labels, flags and missing values match exactly
-    else:
-        bound = tol * abs(old) if relative else tol
-        same = abs(float(new) - float(old)) <= bound * (1 + 1e-12)
-    if same:
+    tol = m.drift_tolerance()
+    if tol.fails(old, m.value) is None:
         return None
-    return Drift(k, claim.id, m.name, old, new, tol, relative)
+    return Drift(k, claim.id, m.name, old, m.value, tol)
 
 
 def compare(entries: dict[str, dict[str, Any]], claims: list[ClaimResult]) -> tuple[list[Drift], list[str]]:

@@ -8,15 +8,11 @@ the change exceeds its drift tolerance, so a reader sees at once which moves mat
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scaling.baseline import EXACT
-from scaling.report import VERDICTS, _fmt
-
-VERDICT_TEXT = {"reproduced": "reproduced", "inconclusive": "inconclusive",
-                "not_reproduced": "not reproduced"}
+from scaling.report.format import fmt_value, text_table
+from scaling.report.results import Tolerance, as_number, verdict_label, verdict_rank
 
 
 @dataclass(frozen=True)
@@ -30,7 +26,7 @@ class VerdictChange:
     @property
     def regressed(self) -> bool:
         """True when the new verdict is worse than the old (reproduced > inconclusive > not)."""
-        return _rank(self.new) > _rank(self.old)
+        return verdict_rank(self.new) > verdict_rank(self.old)
 
 
 @dataclass(frozen=True)
@@ -80,26 +76,6 @@ class ReportDiff:
         return d
 
 
-def _rank(verdict: str) -> int:
-    return VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
-
-
-def _number(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x)
-
-
-def _drift_bound(m: dict[str, Any], old: float) -> float:
-    """The absolute bound the CI baseline gate would apply (scaling.baseline._drift): the
-    measurement's `drift`, else its `tolerance`, relative to the old value when `relative`;
-    with neither, an exact count (baseline.EXACT)."""
-    tol = m.get("drift") if m.get("drift") is not None else m.get("tolerance")
-    if tol is None:
-        return EXACT * abs(old)
-    return float(tol) * abs(old) if m.get("relative") else float(tol)
-
-
 def _measurement_change(key: tuple[str, str], old: dict[str, Any] | None,
                         new: dict[str, Any] | None) -> MeasurementChange | None:
     ref = new if new is not None else old
@@ -108,16 +84,18 @@ def _measurement_change(key: tuple[str, str], old: dict[str, Any] | None,
                                  None if new is None else new.get("value"), ref.get("unit", ""),
                                  status="added" if old is None else "removed")
     a, b = old.get("value"), new.get("value")
-    na, nb = _number(a), _number(b)
+    na, nb = as_number(a), as_number(b)
     if na is not None and nb is not None:
-        if na == nb or (math.isnan(na) and math.isnan(nb)):
+        if na == nb or (na != na and nb != nb):  # equal, or nan both times
             return None
+        # the CI baseline gate's rule, so "beyond drift" here means a red gate there
+        tol = Tolerance.for_drift(new.get("drift"), new.get("tolerance"), new.get("relative", False))
+        beyond = tol.fails(na, nb) is not None
         absolute = nb - na
-        if not math.isfinite(absolute):  # to or from nan/inf: a change of no size, always past drift
+        if absolute != absolute or abs(absolute) == float("inf"):  # to or from nan/inf: no size
             return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""),
-                                     beyond_drift=True)
+                                     beyond_drift=beyond)
         relative = absolute / abs(na) if na != 0 else None
-        beyond = abs(absolute) > _drift_bound(new, na) * (1 + 1e-12)
         return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""),
                                  absolute, relative, beyond)
     if a == b:
@@ -162,10 +140,6 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any], *, old_label: str 
         n_common=len(common), n_unchanged_measurements=unchanged)
 
 
-def _value(x: Any, unit: str) -> str:
-    return _fmt(x) + (f" {unit}" if unit and x is not None else "")
-
-
 def _change_cells(m: MeasurementChange) -> tuple[str, str, str]:
     """(absolute, relative, flag) as display strings."""
     if m.status != "moved":
@@ -199,16 +173,14 @@ def render_text(diff: ReportDiff) -> str:
         lines += ["", "Verdict changes:"]
         for v in diff.verdict_changes:
             mark = "WORSE " if v.regressed else "better"
-            lines.append(f"  {mark}  {v.claim} [{v.device}]: {VERDICT_TEXT.get(v.old, v.old)} "
-                         f"→ {VERDICT_TEXT.get(v.new, v.new)}")
+            lines.append(f"  {mark}  {v.claim} [{v.device}]: {verdict_label(v.old)} "
+                         f"→ {verdict_label(v.new)}")
     if diff.moved:
         lines += ["", "Measurements:"]
-        rows = [(f"{m.claim} [{m.device}]", m.name, _value(m.old, m.unit), _value(m.new, m.unit),
+        rows = [(f"{m.claim} [{m.device}]", m.name, fmt_value(m.old, m.unit), fmt_value(m.new, m.unit),
                  *_change_cells(m)) for m in diff.moved]
         head = ("claim", "measurement", "old", "new", "change", "relative", "")
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        for r in [head, *rows]:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines.append(text_table([head, *rows], indent="  "))
     for title, keys in (("Claims added", diff.claims_added), ("Claims removed", diff.claims_removed)):
         if keys:
             lines += ["", f"{title}:"] + [f"  {cid} [{dev}]" for cid, dev in keys]
@@ -223,8 +195,8 @@ def render_markdown(diff: ReportDiff) -> str:
     if diff.verdict_changes:
         lines += ["### Verdict changes", "", "| claim | device | old | new | |", "|---|---|---|---|---|"]
         for v in diff.verdict_changes:
-            lines.append(f"| {v.title} (`{v.claim}`) | {v.device} | {VERDICT_TEXT.get(v.old, v.old)} "
-                         f"| {VERDICT_TEXT.get(v.new, v.new)} | {'⚠️ worse' if v.regressed else 'better'} |")
+            lines.append(f"| {v.title} (`{v.claim}`) | {v.device} | {verdict_label(v.old)} "
+                         f"| {verdict_label(v.new)} | {'⚠️ worse' if v.regressed else 'better'} |")
         lines.append("")
     if diff.moved:
         lines += ["### Measurements", "",
@@ -232,8 +204,8 @@ def render_markdown(diff: ReportDiff) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for m in diff.moved:
             a, r, flag = _change_cells(m)
-            lines.append(f"| `{m.claim}` | {m.device} | {m.name} | {_value(m.old, m.unit)} | "
-                         f"{_value(m.new, m.unit)} | {a} | {r} | {flag} |")
+            lines.append(f"| `{m.claim}` | {m.device} | {m.name} | {fmt_value(m.old, m.unit)} | "
+                         f"{fmt_value(m.new, m.unit)} | {a} | {r} | {flag} |")
         lines.append("")
     for title, keys in (("Claims added", diff.claims_added), ("Claims removed", diff.claims_removed)):
         if keys:

@@ -1,4 +1,4 @@
-"""scaling.baseline: loading, comparing and updating stored measurements."""
+"""scaling.report.baseline: loading, comparing and updating stored measurements."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scaling import baseline
+from scaling.report import baseline
 from scaling.report import ClaimResult, Measurement
 
 

@@ -1,4 +1,4 @@
-"""scaling.report: verdict aggregation, measurement tolerances, JSON and Markdown output."""
+"""scaling.report.results and files: verdict aggregation, measurement tolerances, JSON and Markdown output."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from scaling.report import ClaimResult, Measurement, build_report, load_report, worst_verdict, write_report
+from scaling.report import (
+    ClaimResult,
+    Measurement,
+    Tolerance,
+    build_report,
+    load_report,
+    worst_verdict,
+    write_report,
+)
 
 
 def test_worst_verdict_orders_verdicts() -> None:
@@ -53,3 +61,21 @@ def test_load_report_names_a_malformed_file(tmp_path) -> None:
     path.write_text(json.dumps({"nothing": 1}))
     with pytest.raises(ValueError, match="report.json"):
         load_report(path)
+
+
+@pytest.mark.parametrize("tol, old, new, fails", [
+    (Tolerance(0.1), 1.0, 1.1, False),
+    (Tolerance(0.1), 1.0, 1.2, True),
+    (Tolerance(0.05, relative=True), 100.0, 104.0, False),
+    (Tolerance(0.05, relative=True), 100.0, 106.0, True),
+    (Tolerance(0.1), "width", "width", False),
+    (Tolerance(0.1), "width", "depth", True),
+    (Tolerance(0.1), True, False, True),
+    (Tolerance(0.1), 1.0, float("nan"), True),
+])
+def test_tolerance_fails_explains_or_returns_none(tol, old, new, fails) -> None:
+    """Tolerance.fails returns a message naming both values when past the bound, else None."""
+    msg = tol.fails(old, new)
+    assert (msg is not None) is fails
+    if fails:
+        assert repr(new) in msg

@@ -15,13 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scaling.report import VERDICTS, _fmt, _fmt_tolerance
+from scaling.report.format import fmt, fmt_tolerance
+from scaling.report.results import VERDICTS, key_measurement, verdict_label
 
 HTML_NAME = "report.html"
-
-VERDICT_LABEL = {"reproduced": "reproduced", "inconclusive": "inconclusive",
-                 "not_reproduced": "not reproduced"}
-VERDICT_ICON = {"reproduced": "✓", "inconclusive": "?", "not_reproduced": "✗"}
 
 # Kept in the page: a report must open anywhere, with no network and no build step.
 CSS = """
@@ -93,26 +90,13 @@ def _anchor(claim: dict[str, Any]) -> str:
 
 
 def _badge(verdict: str) -> str:
-    label = VERDICT_LABEL.get(verdict, verdict)
-    icon = VERDICT_ICON.get(verdict, "")
-    return f'<span class="badge v-{_e(verdict)}">{icon} {_e(label)}</span>'
+    return (f'<span class="badge v-{_e(verdict)}">{verdict_label(verdict, "icon")} '
+            f'{_e(verdict_label(verdict))}</span>')
 
 
 def _value(m: dict[str, Any], key: str = "value") -> str:
     unit = f" {m['unit']}" if m.get("unit") and m.get(key) is not None else ""
-    return _e(_fmt(m.get(key)) + unit)
-
-
-def key_measurement(claim: dict[str, Any]) -> dict[str, Any] | None:
-    """The measurement a summary row shows: the first outside its tolerance (it explains a
-    failure), else the first with a published/expected value, else the first of all."""
-    ms = claim.get("measurements") or []
-    for pick in (lambda m: m.get("within") is False, lambda m: m.get("expected") is not None,
-                 lambda m: True):
-        for m in ms:
-            if pick(m):
-                return m
-    return None
+    return _e(fmt(m.get(key)) + unit)
 
 
 def _deviation(m: dict[str, Any]) -> str:
@@ -137,7 +121,7 @@ def _summary_row(c: dict[str, Any]) -> str:
         if m.get("expected") is not None:
             key += f" vs {_value(m, 'expected')}"
             if m.get("tolerance") is not None:
-                key += f' <span class="small">({_e(_fmt_tolerance(m))})</span>'
+                key += f' <span class="small">({_e(fmt_tolerance(m))})</span>'
         n_exp = sum(x.get("within") is not None for x in c["measurements"])
         n_in = sum(x.get("within") is True for x in c["measurements"])
         if n_exp > 1:
@@ -160,7 +144,7 @@ def _measurements_table(ms: list[dict[str, Any]]) -> str:
         rows.append(
             f"<tr{cls}><td>{_e(m['name'])}{note}</td><td class=\"num\">{_value(m)}</td>"
             f"<td class=\"num\">{_value(m, 'expected')}</td>"
-            f"<td class=\"num\">{_e(_fmt_tolerance(m))}</td>"
+            f"<td class=\"num\">{_e(fmt_tolerance(m))}</td>"
             f"<td class=\"num\">{_e(_deviation(m))}</td><td>{within_cell}</td></tr>")
     return ('<div class="table-wrap"><table><thead><tr><th>measurement</th><th class="num">measured</th>'
             '<th class="num">published / expected</th><th class="num">tolerance</th>'
@@ -200,7 +184,7 @@ def _claim_section(c: dict[str, Any], report_dir: Path | None) -> str:
         parts += [_figure(f, report_dir) for f in c["figures"]]
     if c.get("tests"):
         items = "".join(f"<li><code>{_e(t.get('nodeid', ''))}</code> — {_e(t.get('outcome', ''))}"
-                        f"{', ' + _e(VERDICT_LABEL.get(t['verdict'], t['verdict'])) if t.get('verdict') else ''}</li>"
+                        f"{', ' + _e(verdict_label(t['verdict'])) if t.get('verdict') else ''}</li>"
                         for t in c["tests"])
         parts.append(f'<h3>Tests</h3><ul class="plain small">{items}</ul>')
     parts.append("</section>")
@@ -214,7 +198,7 @@ def _env_value(v: Any) -> str:
         return "<br>".join(f"{_e(k)}: {_env_value(x)}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
         return ", ".join(_env_value(x) for x in v) or "—"
-    return _e(_fmt(v))
+    return _e(fmt(v))
 
 
 def _environment(env: dict[str, Any]) -> str:
@@ -235,7 +219,7 @@ def render_html(report: dict[str, Any], report_dir: Path | str | None = None) ->
     meta = [f"tier <b>{_e(report.get('tier', '?'))}</b>", f"{len(claims)} claim results"]
     if commit:
         meta.append(f"commit <code>{_e(str(commit)[:12])}</code>")
-    counts = "".join(f'<span class="badge v-{_e(v)}">{_e(n)} {_e(VERDICT_LABEL.get(v, v))}</span>'
+    counts = "".join(f'<span class="badge v-{_e(v)}">{_e(n)} {_e(verdict_label(v))}</span>'
                      for v, n in summary.items())
     body = [
         "<header><h1>Scaling-law claims report</h1>",

@@ -1,4 +1,4 @@
-"""Tests for scaling.report_html: the self-contained HTML claim report."""
+"""Tests for scaling.report.html: the self-contained HTML claim report."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from scaling.report import ClaimResult, Measurement, build_report  # noqa: E402
-from scaling.report_html import key_measurement, render_html, write_html  # noqa: E402
+from scaling.report import key_measurement, render_html, write_html  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -1,4 +1,4 @@
-"""Tests for scaling.compare: the difference between two claim reports."""
+"""Tests for scaling.report.compare: the difference between two claim reports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling.compare import compare_reports, render_markdown, render_text
+from scaling.report.compare import compare_reports, render_markdown, render_text
 from scaling.report import ClaimResult, Measurement, build_report
 
 
@@ -61,7 +61,7 @@ def test_small_move_within_drift_band():
 
 
 def test_relative_drift_uses_old_value_like_the_baseline_gate():
-    """A relative tolerance bounds the move by a fraction of the old value (as scaling.baseline does)."""
+    """A relative tolerance bounds the move by a fraction of the old value (as scaling.report.baseline does)."""
     old, new = report(), report()
     new["claims"][0]["measurements"][1]["value"] = 2.15  # +7.5% with a 10% relative band
     (m,) = compare_reports(old, new).moved
