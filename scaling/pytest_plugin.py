@@ -9,14 +9,14 @@ pytest-regressions/syrupy (baselines, the update flag named in every failure, ex
 from __future__ import annotations
 
 import argparse
-import re
-import time
 from pathlib import Path
 
 import pytest
 
-from scaling.report import VERDICTS, ClaimResult, Measurement, build_report, environment_info, worst_verdict, write_report
+from scaling.claim_recorder import ClaimRecorder, NotApplicable, outcome_verdict
+from scaling.report import ClaimResult, build_report, environment_info, worst_verdict, write_report
 from scaling.report import baseline as baseline_mod
+from scaling.report.results import UNKNOWN_EVIDENCE, check_evidence
 from scaling.tiers import TIERS, Tier, get_tier
 
 DEVICES = ("cpu", "cuda")
@@ -102,7 +102,10 @@ class ScalingState:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "claim(id, title, source, quote=''): the paper claim a test checks (see scaling docs)"
+        "markers", "claim(id, title, source, quote='', evidence=KIND, headline=NAME, rule=TEXT): "
+        "the paper claim a test checks; evidence is trained, measured, published-data, simulated "
+        "or published-numbers; headline names the measurement the claim is about; rule is the "
+        "decision rule, printed in the report"
     )
     if not hasattr(config.option, "scaling_device"):  # loaded without our options (e.g. -p no:)
         return
@@ -123,6 +126,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _state(config: pytest.Config) -> ScalingState:
     return config.stash[_state_key]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check every claim marker's keywords before anything runs: a usage error names the test."""
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is None:
+            continue
+        kw = marker.kwargs
+        try:
+            if "evidence" in kw:
+                check_evidence(kw["evidence"], "claim marker evidence=")
+            for name in ("headline", "rule"):
+                if name in kw and not isinstance(kw[name], str):
+                    raise ValueError(f"claim marker {name}= must be a string (got {kw[name]!r})")
+        except ValueError as e:
+            raise pytest.UsageError(f"{item.nodeid}: {e}") from None
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -181,65 +201,23 @@ def model_family():
     return default_model_family()
 
 
-class ClaimRecorder:
-    """What one test records about its claim: measurements, figures, notes, a verdict."""
-
-    def __init__(self, result: ClaimResult, state: ScalingState) -> None:
-        self._result = result
-        self._state = state
-        self.verdict_set: tuple[str, str] | None = None
-
-    @property
-    def id(self) -> str:
-        return self._result.id
-
-    @property
-    def device(self) -> str:
-        return self._result.device
-
-    def measure(self, name: str, value, *, expected=None, tolerance=None, relative=False,
-                unit="", note="", drift=None):
-        """Record a measurement (tolerance absolute unless `relative`); returns `value`."""
-        if any(m.name == name for m in self._result.measurements):
-            raise ValueError(f"claim {self.id!r} already has a measurement named {name!r}")
-        if hasattr(value, "item"):  # numpy / torch scalars
-            value = value.item()
-        if hasattr(expected, "item"):
-            expected = expected.item()
-        self._result.measurements.append(Measurement(
-            name, value, expected, None if tolerance is None else float(tolerance), relative,
-            unit, note, None if drift is None else float(drift)))
-        return value
-
-    def figure(self, fig, name: str) -> Path | None:
-        """Save a matplotlib figure as PNG in the report directory (if any) and close it."""
-        import matplotlib.pyplot as plt
-
-        path = None
-        if self._state.report_dir is not None:
-            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.id}-{self.device}-{name}").strip("-")
-            rel = Path("figures") / f"{slug}.png"
-            path = self._state.report_dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110, bbox_inches="tight")
-            if str(rel) not in self._result.figures:
-                self._result.figures.append(str(rel))
-        plt.close(fig)
-        return path
-
-    def note(self, text: str) -> None:
-        """Add a paragraph of evidence or explanation to the claim's report section."""
-        self._result.notes.append(text)
-
-    def environment(self, key: str, value) -> None:
-        """Add an entry to the report's environment block (e.g. a corpus fingerprint)."""
-        self._state.environment_extra[key] = value
-
-    def verdict(self, verdict: str, reason: str) -> None:
-        """Set this test's verdict: reproduced, not_reproduced or inconclusive, with its reason."""
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)} (got {verdict!r})")
-        self.verdict_set = (verdict, reason)
+def _recorder(item: pytest.Item, marker: pytest.Mark) -> ClaimRecorder:
+    """The recorder of `item`'s claim (its ClaimResult made on first use), kept in its stash."""
+    state = _state(item.config)
+    callspec = getattr(item, "callspec", None)
+    device = callspec.params.get("device", "cpu") if callspec else "cpu"
+    key = (marker.args[0], device)
+    kw = marker.kwargs
+    evidence = kw.get("evidence", UNKNOWN_EVIDENCE)
+    if key not in state.claims:
+        state.claims[key] = ClaimResult(
+            id=marker.args[0], title=kw.get("title", marker.args[0]), source=kw.get("source", ""),
+            quote=kw.get("quote", ""), device=device, tier=state.tier.name,
+            declared_evidence=evidence, headline=kw.get("headline"), rule=kw.get("rule", ""),
+        )
+    recorder = ClaimRecorder(state.claims[key], state, evidence)
+    item.stash[_recorder_key] = recorder
+    return recorder
 
 
 @pytest.fixture
@@ -251,42 +229,30 @@ def claim(request: pytest.FixtureRequest) -> ClaimRecorder:
             f"{request.node.nodeid} uses the `claim` fixture but has no "
             "@pytest.mark.claim(id, title=..., source=...) marker"
         )
-    state = _state(request.config)
-    callspec = getattr(request.node, "callspec", None)
-    device = callspec.params.get("device", "cpu") if callspec else "cpu"
-    key = (marker.args[0], device)
-    if key not in state.claims:
-        kw = marker.kwargs
-        state.claims[key] = ClaimResult(
-            id=marker.args[0], title=kw.get("title", marker.args[0]), source=kw.get("source", ""),
-            quote=kw.get("quote", ""), device=device, tier=state.tier.name,
-        )
-    recorder = ClaimRecorder(state.claims[key], state)
-    request.node.stash[_recorder_key] = recorder
-    return recorder
+    return _recorder(request.node, marker)
 
 
 # --- outcomes, verdicts and durations -----------------------------------------------------
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    # tryfirst: the outermost wrapper, so the report already carries the xfail outcome
     report = yield
     recorder = item.stash.get(_recorder_key, None)
+    marker = item.get_closest_marker("claim")
+    if (recorder is None and report.when == "setup" and report.failed and marker is not None
+            and marker.args and _state_key in item.config.stash):
+        recorder = _recorder(item, marker)  # a fixture failed before `claim` was made
     if recorder is None:
         return report
     result = recorder._result
     result.duration_s += report.duration
-    failed_here = report.failed or (report.skipped and hasattr(report, "wasxfail"))
-    if report.when == "call" or (failed_here and report.when == "setup"):
-        if report.skipped and not hasattr(report, "wasxfail"):
-            verdict, reason = "inconclusive", f"skipped: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}"
-        elif recorder.verdict_set is not None:
-            verdict, reason = recorder.verdict_set
-        elif failed_here:
-            verdict, reason = "not_reproduced", f"{item.name} failed"
-        else:
-            verdict, reason = "reproduced", ""
-        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+    not_applicable = call.excinfo is not None and call.excinfo.errisinstance(NotApplicable)
+    decisive = report.when == "call" or (report.when == "setup" and (
+        report.failed or hasattr(report, "wasxfail") or not_applicable))
+    if decisive and not any(t["nodeid"] == item.nodeid for t in result.tests):
+        verdict, reason = outcome_verdict(item, report, call, recorder)
+        outcome = "xfailed" if report.skipped and hasattr(report, "wasxfail") else report.outcome
         result.tests.append({"nodeid": item.nodeid, "outcome": outcome, "verdict": verdict})
         result.verdict = worst_verdict(t["verdict"] for t in result.tests)
         if reason and reason not in result.reasons:
@@ -303,6 +269,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     state = _state(config)
     claims = [c for c in state.claims.values() if c.tests]
+    # an xfail that passes fails the run even where xfail is not strict: the marker must go
+    _fail_if(session, any(c.verdict == "reproduced_unexpectedly" for c in claims))
     if state.report_dir is not None:
         env = environment_info(state.resolved_devices(), config.rootpath, state.environment_extra)
         env["tier"] = state.tier.name
@@ -313,7 +281,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.baseline_written = baseline_mod.update(state.baseline_path, claims)
         return
     state.drifts, state.new_keys = baseline_mod.compare(state.baseline_entries or {}, claims)
-    if state.drifts and session.exitstatus == pytest.ExitCode.OK:
+    _fail_if(session, bool(state.drifts))
+
+
+def _fail_if(session: pytest.Session, failed: bool) -> None:
+    if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -326,7 +298,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if claims:
         tr.section("scaling claims")
         for c in sorted(claims, key=lambda c: (c.id, c.device)):
-            tr.write_line(f"{c.verdict:>15}  {c.id} [{c.device}, {c.tier}]  ({c.duration_s:.1f} s)")
+            tr.write_line(f"{c.verdict:>23}  {c.id} [{c.device}, {c.tier}, {c.evidence}]  "
+                          f"({c.duration_s:.1f} s)")
     if state.written:
         tr.write_line(f"scaling report written to {state.written[0].parent}/ "
                       f"({', '.join(p.name for p in state.written)})")

@@ -24,14 +24,14 @@ from scaling.report.results import (
     Tolerance,
     build_report,
     environment_info,
-    key_measurement,
+    headline_measurement,
     verdict_label,
     worst_verdict,
 )
 
 __all__ = [
     "REPORT_VERSION", "VERDICTS", "ClaimResult", "Measurement", "Tolerance", "build_report",
-    "environment_info", "fmt", "fmt_tolerance", "key_measurement", "load_report",
+    "environment_info", "fmt", "fmt_tolerance", "headline_measurement", "load_report",
     "render_html", "render_markdown", "summary_text", "text_table", "verdict_label", "worst_verdict",
     "write_html", "write_report",
 ]

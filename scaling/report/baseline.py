@@ -2,8 +2,8 @@
 
 A baseline is a JSON file `{"version": 1, "measurements": {KEY: {...}}}` with one entry per
 measurement, keyed `claim::device::tier::name`. Tolerances come from the claim code (the
-measurement's `drift`, else its `tolerance`), as in pytest-regressions; the stored copy is for
-people reading the file.
+measurement's `drift`, else its `tolerance`), as in pytest-regressions; the stored copy, and the
+measurement's evidence kind, are for people reading the file.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def update(path: Path, claims: list[ClaimResult]) -> int:
         for m in c.measurements:
             tol = m.drift if m.drift is not None else m.tolerance
             entries[key(c, m)] = {"value": m.value, "tolerance": tol, "relative": m.relative,
-                                  "unit": m.unit}
+                                  "unit": m.unit, "evidence": m.evidence}
     data = {"version": BASELINE_VERSION, "measurements": dict(sorted(entries.items()))}
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename, so a crash never leaves half a baseline.

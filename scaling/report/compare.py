@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scaling.report.format import fmt_value, text_table
-from scaling.report.results import Tolerance, as_number, verdict_label, verdict_rank
+from scaling.report.results import UNKNOWN_EVIDENCE, Tolerance, as_number, verdict_label, verdict_rank
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class VerdictChange:
     title: str
     old: str
     new: str
+    evidence: str = UNKNOWN_EVIDENCE  # the claim's kind in the new report
+    old_evidence: str = UNKNOWN_EVIDENCE
 
     @property
     def regressed(self) -> bool:
@@ -41,6 +43,7 @@ class MeasurementChange:
     relative: float | None = None  # (new - old) / |old|; None when old is 0 or not a number
     beyond_drift: bool | None = None  # |new - old| past the CI drift tolerance; None: not numbers
     status: str = "moved"  # "moved" | "added" | "removed"
+    evidence: str = UNKNOWN_EVIDENCE
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,11 @@ class ReportDiff:
 def _measurement_change(key: tuple[str, str], old: dict[str, Any] | None,
                         new: dict[str, Any] | None) -> MeasurementChange | None:
     ref = new if new is not None else old
+    ev = ref.get("evidence", UNKNOWN_EVIDENCE)
     if old is None or new is None:
         return MeasurementChange(key[0], key[1], ref["name"], None if old is None else old.get("value"),
                                  None if new is None else new.get("value"), ref.get("unit", ""),
-                                 status="added" if old is None else "removed")
+                                 status="added" if old is None else "removed", evidence=ev)
     a, b = old.get("value"), new.get("value")
     na, nb = as_number(a), as_number(b)
     if na is not None and nb is not None:
@@ -94,13 +98,13 @@ def _measurement_change(key: tuple[str, str], old: dict[str, Any] | None,
         absolute = nb - na
         if absolute != absolute or abs(absolute) == float("inf"):  # to or from nan/inf: no size
             return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""),
-                                     beyond_drift=beyond)
+                                     beyond_drift=beyond, evidence=ev)
         relative = absolute / abs(na) if na != 0 else None
         return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""),
-                                 absolute, relative, beyond)
+                                 absolute, relative, beyond, evidence=ev)
     if a == b:
         return None
-    return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""))
+    return MeasurementChange(key[0], key[1], new["name"], a, b, new.get("unit", ""), evidence=ev)
 
 
 def _label(report: dict[str, Any], fallback: str) -> str:
@@ -119,9 +123,10 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any], *, old_label: str 
     common = [k for k in news if k in olds]
     for key in common:
         o, n = olds[key], news[key]
-        if o.get("verdict") != n.get("verdict"):
+        kinds = (o.get("evidence", UNKNOWN_EVIDENCE), n.get("evidence", UNKNOWN_EVIDENCE))
+        if o.get("verdict") != n.get("verdict") or kinds[0] != kinds[1]:
             verdicts.append(VerdictChange(key[0], key[1], n.get("title", key[0]),
-                                          o.get("verdict"), n.get("verdict")))
+                                          o.get("verdict"), n.get("verdict"), kinds[1], kinds[0]))
         om = {m["name"]: m for m in o.get("measurements", [])}
         nm = {m["name"]: m for m in n.get("measurements", [])}
         names = list(nm) + [name for name in om if name not in nm]
@@ -150,6 +155,15 @@ def _change_cells(m: MeasurementChange) -> tuple[str, str, str]:
     return absolute, relative, flag
 
 
+def _verdict_change(v: VerdictChange) -> tuple[str, str]:
+    """(direction, "old → new") for a verdict change, the evidence kinds added when they moved."""
+    direction = "WORSE" if v.regressed else "same" if v.old == v.new else "better"
+    text = f"{verdict_label(v.old)} → {verdict_label(v.new)}"
+    if v.evidence != v.old_evidence:
+        text += f" (evidence {v.old_evidence} → {v.evidence})"
+    return direction, text
+
+
 def _header(diff: ReportDiff) -> str:
     tiers = (f"tier {diff.new_tier}" if diff.old_tier == diff.new_tier
              else f"tiers {diff.old_tier} → {diff.new_tier} (budgets differ; expect moves)")
@@ -172,14 +186,13 @@ def render_text(diff: ReportDiff) -> str:
     if diff.verdict_changes:
         lines += ["", "Verdict changes:"]
         for v in diff.verdict_changes:
-            mark = "WORSE " if v.regressed else "better"
-            lines.append(f"  {mark}  {v.claim} [{v.device}]: {verdict_label(v.old)} "
-                         f"→ {verdict_label(v.new)}")
+            direction, text = _verdict_change(v)
+            lines.append(f"  {direction:<6}  {v.claim} [{v.device}, {v.evidence}]: {text}")
     if diff.moved:
         lines += ["", "Measurements:"]
-        rows = [(f"{m.claim} [{m.device}]", m.name, fmt_value(m.old, m.unit), fmt_value(m.new, m.unit),
-                 *_change_cells(m)) for m in diff.moved]
-        head = ("claim", "measurement", "old", "new", "change", "relative", "")
+        rows = [(f"{m.claim} [{m.device}]", m.name, m.evidence, fmt_value(m.old, m.unit),
+                 fmt_value(m.new, m.unit), *_change_cells(m)) for m in diff.moved]
+        head = ("claim", "measurement", "evidence", "old", "new", "change", "relative", "")
         lines.append(text_table([head, *rows], indent="  "))
     for title, keys in (("Claims added", diff.claims_added), ("Claims removed", diff.claims_removed)):
         if keys:
@@ -193,18 +206,20 @@ def render_markdown(diff: ReportDiff) -> str:
     if diff.empty:
         return "\n".join(lines + ["No differences.", ""])
     if diff.verdict_changes:
-        lines += ["### Verdict changes", "", "| claim | device | old | new | |", "|---|---|---|---|---|"]
+        lines += ["### Verdict changes", "", "| claim | device | evidence | change | |",
+                  "|---|---|---|---|---|"]
         for v in diff.verdict_changes:
-            lines.append(f"| {v.title} (`{v.claim}`) | {v.device} | {verdict_label(v.old)} "
-                         f"| {verdict_label(v.new)} | {'⚠️ worse' if v.regressed else 'better'} |")
+            direction, text = _verdict_change(v)
+            lines.append(f"| {v.title} (`{v.claim}`) | {v.device} | {v.evidence} | {text} "
+                         f"| {'⚠️ worse' if v.regressed else direction} |")
         lines.append("")
     if diff.moved:
         lines += ["### Measurements", "",
-                  "| claim | device | measurement | old | new | change | relative | |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| claim | device | measurement | evidence | old | new | change | relative | |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for m in diff.moved:
             a, r, flag = _change_cells(m)
-            lines.append(f"| `{m.claim}` | {m.device} | {m.name} | {fmt_value(m.old, m.unit)} | "
+            lines.append(f"| `{m.claim}` | {m.device} | {m.name} | {m.evidence} | {fmt_value(m.old, m.unit)} | "
                          f"{fmt_value(m.new, m.unit)} | {a} | {r} | {flag} |")
         lines.append("")
     for title, keys in (("Claims added", diff.claims_added), ("Claims removed", diff.claims_removed)):

@@ -8,6 +8,7 @@ from typing import Any
 
 from scaling.report.html import write_html
 from scaling.report.markdown import render_markdown
+from scaling.report.results import UNKNOWN_EVIDENCE, counts_by_evidence
 
 
 def write_report(directory: Path, report: dict[str, Any]) -> list[Path]:
@@ -31,4 +32,17 @@ def load_report(path: Path) -> dict[str, Any]:
         raise ValueError(f"cannot read report {path}: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError(f"{path} is not a scaling report (no 'claims' list)")
-    return data
+    return _upgrade(data)
+
+
+def _upgrade(report: dict[str, Any]) -> dict[str, Any]:
+    """Fill the fields a report from before evidence kinds lacks: evidence "unknown", no
+    headline, no stated rule."""
+    for c in report["claims"]:
+        c.setdefault("evidence", UNKNOWN_EVIDENCE)
+        c.setdefault("headline", None)
+        c.setdefault("rule", "")
+        for m in c.get("measurements") or []:
+            m.setdefault("evidence", UNKNOWN_EVIDENCE)
+    report.setdefault("by_evidence", counts_by_evidence(report["claims"]))
+    return report

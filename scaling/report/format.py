@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scaling.report.results import key_measurement, verdict_label
+from scaling.report.results import UNKNOWN_EVIDENCE, headline_measurement, verdict_label
 
 
 def fmt(x: Any) -> str:
@@ -47,14 +47,15 @@ def text_table(rows: list[tuple[str, ...]], right: set[int] = frozenset(), inden
 
 def summary_text(report: dict[str, Any]) -> str:
     """The report's verdict counts and one row per claim, as plain text for a terminal."""
-    rows = [("claim", "device", "verdict", "key measurement: measured vs published")]
+    rows = [("claim", "device", "evidence", "verdict", "headline: measured vs published")]
     for c in report["claims"]:
-        m = key_measurement(c)
+        m = headline_measurement(c)
         key = "—"
         if m is not None:
             key = f"{m['name']}: {fmt_value(m['value'], m.get('unit', ''))}"
             if m.get("expected") is not None:
                 key += f" vs {fmt(m['expected'])} ({fmt_tolerance(m)})"
-        rows.append((c["id"], c["device"], verdict_label(c["verdict"], "mark"), key))
+        rows.append((c["id"], c["device"], c.get("evidence", UNKNOWN_EVIDENCE),
+                     verdict_label(c["verdict"], "mark"), key))
     counts = ", ".join(f"{n} {verdict_label(v)}" for v, n in (report.get("summary") or {}).items())
     return f"Tier {report.get('tier')}: {counts}\n{text_table(rows)}"

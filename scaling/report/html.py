@@ -1,9 +1,10 @@
 """The claim report as one self-contained HTML page: `report.html` beside `report.json`.
 
 Figures are embedded as base64 data URIs so the file can be mailed, attached to a CI run or
-opened offline. A summary table comes first (claim, source, verdict, the key measured value
-against the published one), then one section per claim (the paper's words, the
-measurements, notes, figures, the tests behind the verdict), then the environment. The page
+opened offline. The verdict counts come first, overall and per evidence kind, then a summary
+table (claim, evidence, verdict, the headline measured beside the published value), then one
+section per claim (the paper's words, the decision rule, the measurements, notes, figures, the
+tests behind the verdict), then the environment. The page
 needs no script and no network; a print stylesheet keeps it readable on paper.
 """
 
@@ -16,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from scaling.report.format import fmt, fmt_tolerance
-from scaling.report.results import VERDICTS, key_measurement, verdict_label
+from scaling.report.results import (
+    UNKNOWN_EVIDENCE,
+    VERDICTS,
+    headline_measurement,
+    verdict_label,
+)
 
 HTML_NAME = "report.html"
 
@@ -66,6 +72,20 @@ figcaption { color: var(--muted); font-size: .85em; margin-top: .3rem; }
 .small { font-size: .85em; color: var(--muted); }
 .env td:first-child { white-space: nowrap; color: var(--muted); width: 12rem; }
 ul.plain { margin: 0; padding-left: 1.1rem; }
+.v-reproduced_unexpectedly { color: #6b3fa0; background: #efe6fa; border-color: #d5c2ef; }
+.v-error { color: #fff; background: var(--bad); border-color: var(--bad); }
+.ev { display: inline-block; padding: .05rem .45rem; border-radius: 4px; font-size: .8em;
+  white-space: nowrap; border: 1px solid var(--line); color: var(--muted); background: #fff; }
+.ev-trained { color: #0d4f8b; border-color: #9cc1e6; background: #eaf3fc; font-weight: 600; }
+.ev-published-data { color: #155e63; border-color: #9fd3d6; background: #e8f6f7; }
+.ev-measured { color: #3d5a1e; border-color: #bcd89c; background: #f1f8e8; }
+.ev-simulated, .ev-published-numbers, .ev-unknown { color: var(--muted); background: var(--bg-alt); }
+.rule { margin: .2rem 0 .6rem; padding: .45rem .8rem; background: var(--bg-alt); border-radius: 6px;
+  white-space: pre-wrap; }
+tr.headline td:first-child { font-weight: 600; }
+table.by-evidence { width: auto; margin-bottom: 1.4rem; }
+table.by-evidence caption { text-align: left; padding: 0 0 .3rem; }
+table.by-evidence td.zero { color: #b8bec9; }
 @media (max-width: 640px) { body { padding: 1rem .7rem 3rem; } .claim { padding: .9rem; } }
 @media print {
   @page { margin: 1.5cm; }
@@ -112,43 +132,68 @@ def _deviation(m: dict[str, Any]) -> str:
     return f"{v - x:+.4g}"
 
 
+def _evidence(kind: str | None) -> str:
+    kind = kind or UNKNOWN_EVIDENCE
+    return f'<span class="ev ev-{_e(kind)}">{_e(kind)}</span>'
+
+
 def _summary_row(c: dict[str, Any]) -> str:
-    m = key_measurement(c)
+    m = headline_measurement(c)
     if m is None:
-        key = '<span class="small">no measurements</span>'
+        missing = f"{c['headline']} not measured" if c.get("headline") else "no measurements"
+        cells = f'<td colspan="3" class="small">{_e(missing)}</td>'
     else:
-        key = f"{_e(m['name'])}: <b>{_value(m)}</b>"
-        if m.get("expected") is not None:
-            key += f" vs {_value(m, 'expected')}"
-            if m.get("tolerance") is not None:
-                key += f' <span class="small">({_e(fmt_tolerance(m))})</span>'
+        published = _value(m, "expected")
+        if m.get("expected") is not None and m.get("tolerance") is not None:
+            published += f' <span class="small">{_e(fmt_tolerance(m))}</span>'
         n_exp = sum(x.get("within") is not None for x in c["measurements"])
         n_in = sum(x.get("within") is True for x in c["measurements"])
-        if n_exp > 1:
-            key += f'<br><span class="small">{n_in}/{n_exp} within tolerance</span>'
+        within = f'<br><span class="small">{n_in}/{n_exp} within tolerance</span>' if n_exp > 1 else ""
+        cells = (f"<td>{_e(m['name'])}{within}</td><td class=\"num\"><b>{_value(m)}</b></td>"
+                 f'<td class="num">{published}</td>')
     return (f'<tr><td><a href="#{_e(_anchor(c))}">{_e(c["title"])}</a>'
-            f'<br><code class="small">{_e(c["id"])}</code></td>'
-            f"<td>{_e(c['device'])}</td><td>{_e(c['source'])}</td>"
-            f"<td>{_badge(c['verdict'])}</td><td>{key}</td></tr>")
+            f'<br><code class="small">{_e(c["id"])}</code> <span class="small">· {_e(c["source"])}</span></td>'
+            f"<td>{_e(c['device'])}</td><td>{_evidence(c.get('evidence'))}</td>"
+            f"<td>{_badge(c['verdict'])}</td>{cells}</tr>")
 
 
-def _measurements_table(ms: list[dict[str, Any]]) -> str:
+def _by_evidence(by: dict[str, dict[str, int]]) -> str:
+    """Verdict counts per evidence kind: which verdicts rest on training, which on arithmetic."""
+    if not by:
+        return ""
+    shown = [v for v in VERDICTS if any(n.get(v) for n in by.values())]
+    head = "".join(f"<th class=\"num\">{_e(verdict_label(v))}</th>" for v in shown)
+    rows = "".join(
+        f"<tr><td>{_evidence(k)}</td>"
+        + "".join(f'<td class="num{" zero" if not n.get(v) else ""}">{n.get(v, 0)}</td>' for v in shown)
+        + f'<td class="num">{sum(n.values())}</td></tr>' for k, n in by.items())
+    return ('<div class="table-wrap"><table class="by-evidence"><caption class="small">Verdicts by '
+            "evidence, strongest first: trained here, a refit of published data, measured here, "
+            "simulated, arithmetic on published numbers</caption><thead><tr><th>evidence</th>"
+            f'{head}<th class="num">claims</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def _measurements_table(ms: list[dict[str, Any]], headline: str | None) -> str:
     rows = []
     for m in ms:
         within = m.get("within")
-        cls = ' class="outside"' if within is False else ""
+        classes = " ".join(k for k, on in (("outside", within is False),
+                                           ("headline", m.get("name") == headline)) if on)
+        cls = f' class="{classes}"' if classes else ""
+        star = ' <span class="small" title="headline">★ headline</span>' if m.get("name") == headline else ""
         within_cell = ("—" if within is None else
                        '<span class="within-yes">yes</span>' if within else
                        '<span class="within-no">no</span>')
         note = f'<br><span class="small">{_e(m["note"])}</span>' if m.get("note") else ""
         rows.append(
-            f"<tr{cls}><td>{_e(m['name'])}{note}</td><td class=\"num\">{_value(m)}</td>"
+            f"<tr{cls}><td>{_e(m['name'])}{star}{note}</td><td class=\"num\">{_value(m)}</td>"
             f"<td class=\"num\">{_value(m, 'expected')}</td>"
             f"<td class=\"num\">{_e(fmt_tolerance(m))}</td>"
-            f"<td class=\"num\">{_e(_deviation(m))}</td><td>{within_cell}</td></tr>")
+            f"<td class=\"num\">{_e(_deviation(m))}</td><td>{within_cell}</td>"
+            f"<td>{_evidence(m.get('evidence'))}</td></tr>")
     return ('<div class="table-wrap"><table><thead><tr><th>measurement</th><th class="num">measured</th>'
             '<th class="num">published / expected</th><th class="num">tolerance</th>'
-            '<th class="num">deviation</th><th>within</th>'
+            '<th class="num">deviation</th><th>within</th><th>evidence</th>'
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
@@ -167,16 +212,19 @@ def _figure(rel: str, report_dir: Path | None) -> str:
 def _claim_section(c: dict[str, Any], report_dir: Path | None) -> str:
     parts = [f'<section class="claim" id="{_e(_anchor(c))}">',
              f'<div class="claim-head"><h2>{_e(c["title"])}</h2>{_badge(c["verdict"])}</div>',
-             f'<p class="meta"><code>{_e(c["id"])}</code> · device {_e(c["device"])} · '
-             f'tier {_e(c["tier"])} · {float(c.get("duration_s") or 0):.1f} s</p>']
+             f'<p class="meta"><code>{_e(c["id"])}</code> · {_evidence(c.get("evidence"))} · '
+             f'device {_e(c["device"])} · tier {_e(c["tier"])} · '
+             f'{float(c.get("duration_s") or 0):.1f} s</p>']
     if c.get("quote"):
         parts.append(f"<blockquote>“{_e(c['quote'])}”<cite>— {_e(c['source'])}</cite></blockquote>")
     else:
         parts.append(f"<p>Source: {_e(c['source'])}</p>")
     if c.get("reasons"):
         parts.append('<p class="reasons"><b>Why:</b> ' + "; ".join(_e(r) for r in c["reasons"]) + "</p>")
+    if c.get("rule"):
+        parts += ["<h3>Decision rule</h3>", f'<p class="rule">{_e(c["rule"])}</p>']
     if c.get("measurements"):
-        parts += ["<h3>Measurements</h3>", _measurements_table(c["measurements"])]
+        parts += ["<h3>Measurements</h3>", _measurements_table(c["measurements"], c.get("headline"))]
     for n in c.get("notes") or []:
         parts.append(f'<p class="note">{_e(n)}</p>')
     if c.get("figures"):
@@ -214,20 +262,22 @@ def render_html(report: dict[str, Any], report_dir: Path | str | None = None) ->
     report_dir = None if report_dir is None else Path(report_dir)
     env = report.get("environment") or {}
     claims = report.get("claims") or []
-    summary = report.get("summary") or {v: sum(c["verdict"] == v for c in claims) for v in VERDICTS}
+    summary = report.get("summary") or {}
     commit = env.get("git_commit")
     meta = [f"tier <b>{_e(report.get('tier', '?'))}</b>", f"{len(claims)} claim results"]
     if commit:
         meta.append(f"commit <code>{_e(str(commit)[:12])}</code>")
     counts = "".join(f'<span class="badge v-{_e(v)}">{_e(n)} {_e(verdict_label(v))}</span>'
-                     for v, n in summary.items())
+                     for v, n in summary.items() if n)
     body = [
         "<header><h1>Scaling-law claims report</h1>",
         f'<p class="meta">{" · ".join(meta)}</p>',
-        f'<div class="counts">{counts}</div></header>',
+        f'<div class="counts">{counts}</div>',
+        _by_evidence(report.get("by_evidence") or {}) + "</header>",
         '<section id="summary"><div class="table-wrap"><table><thead><tr><th>claim</th>'
-        "<th>device</th><th>source</th><th>verdict</th><th>key measurement: measured vs published</th>"
-        "</tr></thead><tbody>" + "".join(_summary_row(c) for c in claims) + "</tbody></table></div></section>",
+        "<th>device</th><th>evidence</th><th>verdict</th><th>headline</th><th class=\"num\">measured</th>"
+        "<th class=\"num\">published</th></tr></thead><tbody>"
+        + "".join(_summary_row(c) for c in claims) + "</tbody></table></div></section>",
         *(_claim_section(c, report_dir) for c in claims),
         _environment(env),
     ]

@@ -1,56 +1,98 @@
-"""The claim report as Markdown (`report.md`): a summary table, then one section per claim."""
+"""The claim report as Markdown (`report.md`): verdict counts, a summary table, one section per claim."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from scaling.report.format import fmt, fmt_tolerance
-from scaling.report.results import verdict_label
+from scaling.report.format import fmt, fmt_tolerance, fmt_value
+from scaling.report.results import (
+    UNKNOWN_EVIDENCE,
+    VERDICTS,
+    headline_measurement,
+    verdict_label,
+)
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _by_evidence(by: dict[str, dict[str, int]]) -> list[str]:
+    shown = [v for v in VERDICTS if any(n.get(v) for n in by.values())]
+    if not by or not shown:
+        return []
+    return [_row("evidence", *(verdict_label(v) for v in shown), "claims"),
+            _row(*["---"] * (len(shown) + 2)),
+            *(_row(k, *(n.get(v, 0) for v in shown), sum(n.values())) for k, n in by.items()), ""]
+
+
+def _summary(c: dict[str, Any]) -> str:
+    m = headline_measurement(c)
+    if m is None:
+        head, measured, published = (f"{c['headline']} (not measured)" if c.get("headline") else "—"), "—", "—"
+    else:
+        head, measured = m["name"], fmt_value(m["value"], m.get("unit", ""))
+        published = fmt(m.get("expected"))
+        if m.get("expected") is not None and m.get("tolerance") is not None:
+            published += f" ({fmt_tolerance(m)})"
+    return _row(f"[{c['title']}](#{c['id']}-{c['device']})", c["device"],
+                c.get("evidence", UNKNOWN_EVIDENCE), verdict_label(c["verdict"], "mark"),
+                head, measured, published)
+
+
+def _section(c: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f'<a id="{c["id"]}-{c["device"]}"></a>',
+        f"## {c['title']} (`{c['id']}`, {c['device']})",
+        "",
+        f"> {c['quote']}" if c["quote"] else "",
+        "",
+        f"Source: {c['source']}. Evidence: {c.get('evidence', UNKNOWN_EVIDENCE)}. "
+        f"Tier {c['tier']}, {c['duration_s']:.1f} s.",
+        "",
+        f"**Verdict: {verdict_label(c['verdict'], 'mark')}**"
+        + (f" — {'; '.join(c['reasons'])}" if c["reasons"] else ""),
+        "",
+    ]
+    if c.get("rule"):
+        lines += ["**Decision rule**", "", *(f"> {r}" for r in c["rule"].splitlines()), ""]
+    if c["measurements"]:
+        lines += [_row("measurement", "measured", "published / expected", "tolerance", "within", "evidence"),
+                  _row(*["---"] * 6)]
+        for m in c["measurements"]:
+            star = " ★" if m["name"] == c.get("headline") else ""
+            note = f" ({m['note']})" if m["note"] else ""
+            lines.append(_row(f"{m['name']}{star}{note}", fmt_value(m["value"], m["unit"]),
+                              fmt(m["expected"]), fmt_tolerance(m), fmt(m["within"]),
+                              m.get("evidence", UNKNOWN_EVIDENCE)))
+        lines.append("")
+    for n in c["notes"]:
+        lines += [n, ""]
+    for f in c["figures"]:
+        lines += [f"![{Path(f).stem}]({f})", ""]
+    return lines
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: a summary table, then one section per claim."""
+    """The report as Markdown: verdict counts (overall, per evidence kind), a summary table with
+    each claim's headline measured beside published, then one section per claim."""
     env = report["environment"]
+    summary = report.get("summary") or {}
     lines = [
         "# Scaling-law claims report",
         "",
         f"Tier **{report['tier']}** · "
-        + " · ".join(f"{n} {verdict_label(v)}" for v, n in report["summary"].items()),
+        + " · ".join(f"{n} {verdict_label(v)}" for v, n in summary.items() if n),
         "",
-        "| claim | device | source | verdict |",
-        "|---|---|---|---|",
+        *_by_evidence(report.get("by_evidence") or {}),
+        _row("claim", "device", "evidence", "verdict", "headline", "measured", "published"),
+        _row(*["---"] * 7),
+        *(_summary(c) for c in report["claims"]),
     ]
     for c in report["claims"]:
-        lines.append(f"| [{c['title']}](#{c['id']}-{c['device']}) | {c['device']} | {c['source']} "
-                     f"| {verdict_label(c['verdict'], 'mark')} |")
-    for c in report["claims"]:
-        lines += [
-            "",
-            f'<a id="{c["id"]}-{c["device"]}"></a>',
-            f"## {c['title']} (`{c['id']}`, {c['device']})",
-            "",
-            f"> {c['quote']}" if c["quote"] else "",
-            "",
-            f"Source: {c['source']}. Tier {c['tier']}, {c['duration_s']:.1f} s.",
-            "",
-            f"**Verdict: {verdict_label(c['verdict'], 'mark')}**"
-            + (f" — {'; '.join(c['reasons'])}" if c["reasons"] else ""),
-            "",
-        ]
-        if c["measurements"]:
-            lines += ["| measurement | measured | published / expected | tolerance | within |",
-                      "|---|---|---|---|---|"]
-            for m in c["measurements"]:
-                unit = f" {m['unit']}" if m["unit"] else ""
-                note = f" ({m['note']})" if m["note"] else ""
-                lines.append(f"| {m['name']}{note} | {fmt(m['value'])}{unit} | "
-                             f"{fmt(m['expected'])} | {fmt_tolerance(m)} | {fmt(m['within'])} |")
-            lines.append("")
-        for n in c["notes"]:
-            lines += [n, ""]
-        for f in c["figures"]:
-            lines += [f"![{Path(f).stem}]({f})", ""]
+        lines += _section(c)
     lines += ["", "## Environment", "", "| | |", "|---|---|"]
     for k, v in env.items():
         if isinstance(v, dict):

@@ -6,7 +6,6 @@ of pytest, nor of how a report is rendered (`markdown`, `html`) or written (`fil
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import subprocess
@@ -17,13 +16,26 @@ from typing import Any
 import numpy
 
 # The verdict vocabulary, best to worst: name -> (label, icon for HTML, mark for Markdown/terminal).
+# `reproduced_unexpectedly`: a test marked xfail passed (the run fails, so the marker goes);
+# `error`: a test raised before it measured anything, so nothing about the claim was decided.
 VERDICT_STYLE = {
     "reproduced": ("reproduced", "✓", "✅"),
+    "reproduced_unexpectedly": ("reproduced unexpectedly", "!", "⚠️"),
     "inconclusive": ("inconclusive", "?", "❔"),
     "not_reproduced": ("not reproduced", "✗", "❌"),
+    "error": ("error", "⚠", "💥"),
 }
 VERDICTS = tuple(VERDICT_STYLE)
-REPORT_VERSION = 1
+# A test's own verdict when it declared that it does not apply (e.g. ground truth known only
+# for the synthetic source): it is listed, but does not count towards the claim's verdict.
+NOT_APPLICABLE = "not_applicable"
+
+# What a number rests on, strongest first: models trained here; a refit of released
+# measurements; counted or measured here without training; draws from a known law; arithmetic
+# on published constants. "unknown" is what a report from before evidence kinds shows.
+EVIDENCE_KINDS = ("trained", "published-data", "measured", "simulated", "published-numbers")
+UNKNOWN_EVIDENCE = "unknown"
+REPORT_VERSION = 2
 EXACT = 1e-9  # relative tolerance for measurements that name none: they are exact counts
 
 
@@ -39,12 +51,27 @@ def verdict_rank(verdict: str) -> int:
 
 
 def worst_verdict(verdicts) -> str:
-    """The worst of `verdicts` (a claim is only as reproduced as its weakest test)."""
-    verdicts = list(verdicts)
+    """The worst of `verdicts` (a claim is only as reproduced as its weakest test); tests that
+    do not apply are left out, and with nothing left the claim is inconclusive."""
+    verdicts = [v for v in verdicts if v != NOT_APPLICABLE]
     for v in verdicts:
         if v not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)} (got {v!r})")
     return max(verdicts, key=VERDICTS.index) if verdicts else "inconclusive"
+
+
+def check_evidence(kind: str, what: str = "evidence") -> str:
+    """`kind` if it is an evidence kind; ValueError naming `what` and the kinds otherwise."""
+    if kind not in EVIDENCE_KINDS:
+        raise ValueError(f"{what} must be one of {', '.join(EVIDENCE_KINDS)} (got {kind!r})")
+    return kind
+
+
+def strongest_evidence(kinds) -> str:
+    """The strongest of `kinds` (trained > published-data > measured > simulated >
+    published-numbers); "unknown" when none is a known kind."""
+    known = [k for k in kinds if k in EVIDENCE_KINDS]
+    return min(known, key=EVIDENCE_KINDS.index) if known else UNKNOWN_EVIDENCE
 
 
 def as_number(x: Any) -> float | None:
@@ -101,6 +128,7 @@ class Measurement:
     unit: str = ""
     note: str = ""
     drift: float | None = None  # baseline tolerance (same kind); None -> `tolerance`
+    evidence: str = UNKNOWN_EVIDENCE  # one of EVIDENCE_KINDS
 
     @property
     def within(self) -> bool | None:
@@ -134,18 +162,30 @@ class ClaimResult:
     figures: list[str] = field(default_factory=list)  # paths relative to the report directory
     notes: list[str] = field(default_factory=list)
     tests: list[dict[str, str]] = field(default_factory=list)  # nodeid, outcome, verdict
+    declared_evidence: str = UNKNOWN_EVIDENCE  # the marker's kind, for claims that measure nothing
+    headline: str | None = None  # the name of the measurement the claim is about
+    rule: str = ""  # the decision rule, as the claim module states it
+
+    @property
+    def evidence(self) -> str:
+        """The strongest kind among the measurements (the declared kind when there are none)."""
+        return strongest_evidence([m.evidence for m in self.measurements] or [self.declared_evidence])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["declared_evidence"]
+        d["evidence"] = self.evidence
         d["measurements"] = [m.to_dict() for m in self.measurements]
         d["duration_s"] = round(self.duration_s, 3)
         return d
 
 
-def key_measurement(claim: dict[str, Any]) -> dict[str, Any] | None:
-    """The measurement a summary row shows: the first outside its tolerance (it explains a
-    failure), else the first with a published/expected value, else the first of all."""
+def headline_measurement(claim: dict[str, Any]) -> dict[str, Any] | None:
+    """The measurement a summary row shows: the claim's named headline; for a report without
+    one, the first outside its tolerance, else the first with a published value, else the first."""
     ms = claim.get("measurements") or []
+    if claim.get("headline"):
+        return next((m for m in ms if m.get("name") == claim["headline"]), None)
     for pick in (lambda m: m.get("within") is False, lambda m: m.get("expected") is not None,
                  lambda m: True):
         for m in ms:
@@ -206,11 +246,26 @@ def environment_info(devices, cwd: Path, extra: dict[str, Any] | None = None) ->
 def build_report(claims: list[ClaimResult], environment: dict[str, Any], tier: str) -> dict[str, Any]:
     """The report as a JSON-ready dict, claims in a stable order."""
     ordered = sorted(claims, key=lambda c: (c.id, c.device))
-    counts = {v: sum(c.verdict == v for c in ordered) for v in VERDICTS}
+    dicts = [c.to_dict() for c in ordered]
     return {
         "version": REPORT_VERSION,
         "tier": tier,
-        "summary": counts,
-        "claims": [c.to_dict() for c in ordered],
+        "summary": verdict_counts(dicts),
+        "by_evidence": counts_by_evidence(dicts),
+        "claims": dicts,
         "environment": environment,
     }
+
+
+def verdict_counts(claims: list[dict[str, Any]]) -> dict[str, int]:
+    """How many claims got each verdict, every verdict listed."""
+    return {v: sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
+
+
+def counts_by_evidence(claims: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Verdict counts per evidence kind (kinds present only, strongest first)."""
+    kinds = [*EVIDENCE_KINDS, UNKNOWN_EVIDENCE]
+    present = sorted({c.get("evidence", UNKNOWN_EVIDENCE) for c in claims},
+                     key=lambda k: kinds.index(k) if k in kinds else len(kinds))
+    return {k: verdict_counts([c for c in claims if c.get("evidence", UNKNOWN_EVIDENCE) == k])
+            for k in present}

@@ -65,3 +65,10 @@ def test_labels_compare_exactly(tmp_path) -> None:
     baseline.update(path, [claim_with(Measurement("family", "width"))])
     drifts, _ = baseline.compare(baseline.load(path), [claim_with(Measurement("family", "depth"))])
     assert [(d.baseline, d.measured) for d in drifts] == [("width", "depth")]
+
+
+def test_baseline_entries_carry_evidence(tmp_path) -> None:
+    """Each stored entry names its measurement's evidence kind, for people reading the file."""
+    path = tmp_path / "b.json"
+    baseline.update(path, [claim_with(Measurement("a", 1.0, evidence="trained"))])
+    assert baseline.load(path)["c::cpu::smoke::a"]["evidence"] == "trained"

@@ -121,3 +121,18 @@ def test_nan_measurement_is_flagged():
     (m,) = compare_reports(old, new).moved
     assert (m.absolute, m.relative, m.beyond_drift) == (None, None, True)
     assert "beyond drift" in render_text(compare_reports(old, new))
+
+
+def test_evidence_change_is_listed_and_carried() -> None:
+    """A claim whose evidence kind changes is listed even with the same verdict; moves carry their kind."""
+    old, new = report(), report(alpha=0.5)
+    for c in new["claims"]:
+        c["evidence"] = "trained"
+        for m in c["measurements"]:
+            m["evidence"] = "trained"
+    diff = compare_reports(old, new)
+    (v,) = [v for v in diff.verdict_changes if v.claim == "chinchilla"]
+    assert (v.old_evidence, v.evidence, v.regressed) == ("unknown", "trained", False)
+    assert {m.evidence for m in diff.moved} == {"trained"}
+    assert "evidence unknown → trained" in render_text(diff)
+    assert "| trained |" in render_markdown(diff)

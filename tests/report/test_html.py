@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from scaling.report import ClaimResult, Measurement, build_report  # noqa: E402
-from scaling.report import key_measurement, render_html, write_html  # noqa: E402
+from scaling.report import headline_measurement, render_html, write_html  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -43,9 +43,11 @@ def make_report(report_dir: Path, *, with_figure: bool = True) -> dict:
             source="Hoffmann et al. 2022, §3.3, eq. 10",
             quote="L(N, D) = E + A/N^α + B/D^β with E = 1.69, A = 406.4 & B = 410.7",
             device="cpu", tier="smoke", verdict="reproduced", duration_s=1.234,
+            headline="E", rule="E within 0.05 nats of 1.69 (the paper's bootstrap interval)",
             measurements=[
-                Measurement("alpha", 0.3392, expected=0.34, tolerance=0.02, note="bootstrap median"),
-                Measurement("E", 1.81, expected=1.69, tolerance=0.05, unit="nats"),
+                Measurement("alpha", 0.3392, expected=0.34, tolerance=0.02, note="bootstrap median",
+                            evidence="published-data"),
+                Measurement("E", 1.81, expected=1.69, tolerance=0.05, unit="nats", evidence="published-data"),
             ],
             figures=figures, notes=["Refit on the 240 points of Fig. 4 & friends."],
             tests=[{"nodeid": "claims/test_chinchilla.py::test_fit", "outcome": "passed",
@@ -54,8 +56,9 @@ def make_report(report_dir: Path, *, with_figure: bool = True) -> dict:
             id="params-12ld2", title="Non-embedding parameters ≈ 12·L·d²",
             source="Kaplan et al. 2020, §2.1", quote="", device="cpu", tier="smoke",
             verdict="not_reproduced", reasons=["tiny models are embedding-dominated"],
+            headline="GPT-2 small total",
             measurements=[Measurement("GPT-2 small total", 124439808, expected=124439808,
-                                      tolerance=0, unit="params")]),
+                                      tolerance=0, unit="params", evidence="measured")]),
     ]
     env = {"python": "3.11.7", "torch": "2.13.0+cpu", "devices": {"cpu": "AMD EPYC"},
            "git_commit": "0123456789abcdef0123", "corpus_fingerprint": "deadbeef"}
@@ -74,6 +77,18 @@ def test_render_contains_summary_sections_and_environment(tmp_path):
     assert "tiny models are embedding-dominated" in page
     assert "corpus_fingerprint" in page and "deadbeef" in page and "0123456789ab" in page
     assert "@media print" in page
+
+
+def test_summary_shows_evidence_and_headline_beside_published(tmp_path):
+    """Each summary row shows the claim's evidence kind and its headline, measured beside published;
+    verdicts are counted per evidence kind; the decision rule heads the claim's section."""
+    page = render_html(make_report(tmp_path, with_figure=False), tmp_path)
+    summary = page.split('id="summary"')[1].split("</section>")[0]
+    row = summary.split("chinchilla-approach3-cpu")[1].split("</tr>")[0]
+    assert "published-data" in row and ">E<" in row and "1.81 nats" in row and "1.69 nats" in row
+    by = page.split('class="by-evidence"')[1].split("</table>")[0]
+    assert "published-data" in by and "measured" in by and "not reproduced" in by
+    assert "<h3>Decision rule</h3>" in page and "the paper&#x27;s bootstrap interval" in page
 
 
 def test_figures_are_embedded_as_data_uris(tmp_path):
@@ -102,15 +117,18 @@ def test_user_text_is_escaped(tmp_path):
     assert "&lt;script&gt;" in page and "&lt;L(N,D)&gt;" in page
 
 
-def test_key_measurement_prefers_one_outside_tolerance():
-    """The summary shows the first measurement outside tolerance, else the first with an expectation."""
+def test_headline_measurement_falls_back_for_old_reports():
+    """The named headline wins; without one, the first outside tolerance, else the first with an expectation."""
+    named = [{"name": "a", "expected": None, "within": None}, {"name": "b", "expected": 1, "within": False}]
+    assert headline_measurement({"headline": "a", "measurements": named})["name"] == "a"
+    assert headline_measurement({"headline": "gone", "measurements": named}) is None
     ms = [{"name": "a", "expected": None, "within": None},
           {"name": "b", "expected": 1, "within": True},
           {"name": "c", "expected": 1, "within": False}]
-    assert key_measurement({"measurements": ms})["name"] == "c"
-    assert key_measurement({"measurements": ms[:2]})["name"] == "b"
-    assert key_measurement({"measurements": ms[:1]})["name"] == "a"
-    assert key_measurement({"measurements": []}) is None
+    assert headline_measurement({"measurements": ms})["name"] == "c"
+    assert headline_measurement({"measurements": ms[:2]})["name"] == "b"
+    assert headline_measurement({"measurements": ms[:1]})["name"] == "a"
+    assert headline_measurement({"measurements": []}) is None
 
 
 def test_write_html_writes_beside_report(tmp_path):

@@ -51,8 +51,9 @@ def test_report_round_trips_through_json(tmp_path) -> None:
     write_report(tmp_path, report)
     loaded = load_report(tmp_path)
     assert loaded["claims"][0]["measurements"][0]["within"] is True
-    assert loaded["summary"] == {"reproduced": 1, "inconclusive": 0, "not_reproduced": 0}
-    assert "| x | 1.5 nats | 1.4 | ±0.2 | yes |" in (tmp_path / "report.md").read_text()
+    assert loaded["summary"] == {"reproduced": 1, "reproduced_unexpectedly": 0, "inconclusive": 0,
+                                 "not_reproduced": 0, "error": 0}
+    assert "| x | 1.5 nats | 1.4 | ±0.2 | yes | unknown |" in (tmp_path / "report.md").read_text()
 
 
 def test_load_report_names_a_malformed_file(tmp_path) -> None:
@@ -79,3 +80,31 @@ def test_tolerance_fails_explains_or_returns_none(tol, old, new, fails) -> None:
     assert (msg is not None) is fails
     if fails:
         assert repr(new) in msg
+
+
+def test_claim_evidence_is_its_strongest_measurement() -> None:
+    """A claim's evidence is its strongest measurement's kind; counts per kind are in the report."""
+    c = ClaimResult("c", "C", "src", "", "cpu", "smoke", verdict="reproduced",
+                    declared_evidence="published-numbers")
+    assert c.to_dict()["evidence"] == "published-numbers"  # nothing measured: the declared kind
+    c.measurements += [Measurement("a", 1.0, evidence="simulated"), Measurement("b", 2.0, evidence="trained")]
+    report = build_report([c], {}, "smoke")
+    assert report["claims"][0]["evidence"] == "trained"
+    assert report["by_evidence"]["trained"]["reproduced"] == 1
+
+
+def test_report_from_before_evidence_kinds_loads(tmp_path) -> None:
+    """A version-1 report (no evidence, headline or rule) loads with evidence "unknown" and renders."""
+    old = {"version": 1, "tier": "smoke", "summary": {"reproduced": 1, "inconclusive": 0, "not_reproduced": 0},
+           "claims": [{"id": "a", "title": "A", "source": "s", "quote": "", "device": "cpu", "tier": "smoke",
+                       "verdict": "reproduced", "reasons": [], "duration_s": 1.0, "figures": [], "notes": [],
+                       "tests": [], "measurements": [{"name": "x", "value": 1.0, "expected": 1.0,
+                                                      "tolerance": 0.1, "relative": False, "unit": "",
+                                                      "note": "", "drift": None, "within": True}]}],
+           "environment": {"python": "3.11"}}
+    (tmp_path / "report.json").write_text(json.dumps(old))
+    report = load_report(tmp_path)
+    assert report["claims"][0]["evidence"] == "unknown"
+    assert report["claims"][0]["measurements"][0]["evidence"] == "unknown"
+    write_report(tmp_path, report)
+    assert "| [A](#a-cpu) | cpu | unknown | ✅ reproduced | x | 1 | 1 (±0.1) |" in (tmp_path / "report.md").read_text()
