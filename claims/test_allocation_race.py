@@ -22,17 +22,27 @@ import pytest
 
 from scaling.experiments import STRATEGIES
 
+# A gap between two strategies counts when it exceeds 3 standard errors of its paired
+# differences over seeds (the seed-to-seed noise is the only noise in these runs).
+GAP_SIGMAS = 3.0
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    "at the same measured 6ND, balanced has the lowest mean held-out loss, and each other "
+    f"strategy's paired loss difference from balanced exceeds {GAP_SIGMAS:g} standard errors over "
+    "seeds (balanced first by less: inconclusive)"
+)
+
 pytestmark = pytest.mark.claim(
     "allocation-race",
     title="At equal compute, balanced N and D beat big-undertrained and small-overtrained",
     source="seed 004, section 2; Hoffmann et al. 2022, §3 and Fig. 3",
     quote="for compute-optimal training, the model size and the number of training tokens "
     "should be scaled equally",
+    evidence="trained",
+    headline="small-overtrained - balanced (paired)",
+    rule=RULE,
 )
-
-# A gap between two strategies counts when it exceeds 3 standard errors of its paired
-# differences over seeds (the seed-to-seed noise is the only noise in these runs).
-GAP_SIGMAS = 3.0
 
 
 def test_balanced_allocation_wins_at_equal_compute(claim, device, tier, experiments):

@@ -22,14 +22,6 @@ import pytest
 from scaling.laws import CHINCHILLA_2022, CHINCHILLA_2022_UNROUNDED, EPOCH_2024
 from scaling.optimal import compute_optimal, fit_isoflop
 
-pytestmark = pytest.mark.claim(
-    "chinchilla-gap",
-    title="Counting non-embedding parameters at small scale turns a ≈ 0.5 into ≈ 0.75",
-    source="Pearce & Song 2024 (arXiv:2406.12907); Porian et al. 2024 (arXiv:2406.19146)",
-    quote="much of this discrepancy can be attributed to Kaplan counting non-embedding rather than "
-    "total parameters, combined with their analysis being performed at small scale",
-)
-
 EMBEDDING_COEF = 47491.0  # Pearce & Song: N_T = N_E + 47491·N_E^(1/3) for Chinchilla's configs
 KAPLAN_RANGE = (768.0, 1.5e9)  # Kaplan's non-embedding model sizes (§1, PUBLISHED.md)
 # Pearce & Song report a local exponent of about 0.74-0.78; the issue and CLAIMS.md say
@@ -44,6 +36,26 @@ N_FRONTIER_BUDGETS = 64  # the exact frontier: dense enough that the fitted slop
 ISOFLOP_BUDGETS = {"smoke": 6, "standard": 12, "full": 24}  # simulated IsoFLOP experiment
 # Pearce & Song simulate with Chinchilla's published law; Epoch's refit is the cross-check.
 LAWS = {"Chinchilla printed": CHINCHILLA_2022, "Chinchilla TeX digits": CHINCHILLA_2022_UNROUNDED}
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    f"seen through non-embedding parameters (N_T = N_E + {EMBEDDING_COEF:g}·N_E^(1/3)) over Kaplan's "
+    f"{KAPLAN_RANGE[0]:g}..{KAPLAN_RANGE[1]:.2g} sizes, Chinchilla's law has a frontier exponent in "
+    f"{NON_EMBEDDING_BAND[0]:g}-{NON_EMBEDDING_BAND[1]:g}; over total parameters it is "
+    f"{TOTAL_EXPECTED:g} ± {TOTAL_TOLERANCE:g}; simulated IsoFLOP parabolas agree with the exact "
+    f"frontier within {ISOFLOP_TOLERANCE:g}"
+)
+
+pytestmark = pytest.mark.claim(
+    "chinchilla-gap",
+    title="Counting non-embedding parameters at small scale turns a ≈ 0.5 into ≈ 0.75",
+    source="Pearce & Song 2024 (arXiv:2406.12907); Porian et al. 2024 (arXiv:2406.19146)",
+    quote="much of this discrepancy can be attributed to Kaplan counting non-embedding rather than "
+    "total parameters, combined with their analysis being performed at small scale",
+    evidence="published-numbers",
+    headline="Chinchilla printed: a over non-embedding N (exact frontier)",
+    rule=RULE,
+)
 
 
 class NonEmbeddingView:

@@ -27,14 +27,6 @@ import pytest
 from scaling.fit import FitError, fit_chinchilla
 from scaling.optimal import fit_isoflop
 
-pytestmark = pytest.mark.claim(
-    "compute-optimal",
-    title="IsoFLOP minima: N_opt ∝ C^a, D_opt ∝ C^b with a ≈ b ≈ 0.5, ~20 tokens per parameter",
-    source="Hoffmann et al. 2022, §3.2 (Approach 2), Table 2, Table 3",
-    quote="for compute-optimal training, the model size and the number of training tokens "
-    "should be scaled equally",
-)
-
 MIN_BUDGETS, MIN_SIZES = 3, 5  # CLAIMS.md: at least 3 budgets x at least 5 sizes
 # The claim: a ≈ b ≈ 0.5 (Hoffmann Table 2, Approach 2: a = 0.49 (0.462-0.534), b = 0.51
 # (0.483-0.529); Approach 1: 0.50 and 0.50).
@@ -51,6 +43,25 @@ TOKENS_PER_PARAM_FACTOR = 3.0
 # agree within 0.04 at their scale; 0.1 allows for our much smaller grid.
 APPROACHES_AGREE = 0.1
 LEVEL = 0.8  # Hoffmann Table 2 quotes 10th-90th percentiles
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    f"over at least {MIN_BUDGETS} budgets × {MIN_SIZES} sizes every IsoFLOP minimum is bracketed; a and "
+    f"b within {AB_TOLERANCE:g} of {EXPECTED_AB:g}; tokens per parameter within a factor "
+    f"{TOKENS_PER_PARAM_FACTOR:g} of {TOKENS_PER_PARAM:g}; Approach 3's a within {APPROACHES_AGREE:g} "
+    "of Approach 2's"
+)
+
+pytestmark = pytest.mark.claim(
+    "compute-optimal",
+    title="IsoFLOP minima: N_opt ∝ C^a, D_opt ∝ C^b with a ≈ b ≈ 0.5, ~20 tokens per parameter",
+    source="Hoffmann et al. 2022, §3.2 (Approach 2), Table 2, Table 3",
+    quote="for compute-optimal training, the model size and the number of training tokens "
+    "should be scaled equally",
+    evidence="trained",
+    headline="a (N_opt ∝ C^a)",
+    rule=RULE,
+)
 
 
 def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):

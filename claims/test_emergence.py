@@ -38,14 +38,6 @@ from scipy.optimize import least_squares
 from scaling.data import make_source
 from scaling.fit import FitError, fit_power_law
 
-pytestmark = pytest.mark.claim(
-    "emergence",
-    title="Exact match on addition appears suddenly with scale; per-token loss improves smoothly",
-    source="Wei et al. 2022 (arXiv:2206.07682); Schaeffer et al. 2023 (arXiv:2304.15004)",
-    quote="An ability is emergent if it is not present in smaller models but is present in "
-    "larger models",
-)
-
 MIN_SIZES = 6  # CLAIMS.md: at least 6 sizes
 # "Not present": exact match below 5% (random answers would score 10^-(digits+1)).
 ABSENT = 0.05
@@ -59,6 +51,25 @@ JUMP_FRACTION = 0.5
 MIN_SIDE = 2
 # A power law "fits" the continuous metric when it explains 90% of its log-space variance.
 SMOOTH_R2 = 0.9
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    f"at least {MIN_SIZES} sizes; exact match below {ABSENT:g} for {MIN_SIDE}+ sizes below the rise "
+    f"and above {PRESENT:g} for {MIN_SIDE}+ above it, more than {JUMP_FRACTION:g} of its change in one "
+    f"step; the answer's per-token NLL has no step above {JUMP_FRACTION:g} and a power law fits it "
+    f"with R² above {SMOOTH_R2:g}"
+)
+
+pytestmark = pytest.mark.claim(
+    "emergence",
+    title="Exact match on addition appears suddenly with scale; per-token loss improves smoothly",
+    source="Wei et al. 2022 (arXiv:2206.07682); Schaeffer et al. 2023 (arXiv:2304.15004)",
+    quote="An ability is emergent if it is not present in smaller models but is present in "
+    "larger models",
+    evidence="trained",
+    headline="exact match: largest step / total change",
+    rule=RULE,
+)
 
 
 def _logistic(x, x0, w, top):

@@ -23,14 +23,6 @@ from scaling.experiments import budget_tier
 from scaling.fit import extrapolation_error, fit_power_law
 from scaling.fit.replicates import seed_noise
 
-pytestmark = pytest.mark.claim(
-    "extrapolation",
-    title="A power law fitted to small models predicts the loss of larger ones",
-    source="Kaplan et al. 2020, §3; OpenAI 2023, GPT-4 Technical Report, §3",
-    quote="we could predict the final loss ... from models trained using the same methodology "
-    "but using at most 10,000x less compute",
-)
-
 # An error within 3 combined standard errors (prediction and measurement, both driven by
 # seed noise) is all the accuracy these runs can resolve; beyond it the law has failed.
 BOUND_SIGMAS = 3.0
@@ -40,6 +32,23 @@ LEVEL = 0.95
 # the held-out sizes by 0.025-0.03 nats, 3-4x the seed-noise bound of 0.007-0.008.
 XFAIL = {"smoke": "at the smoke budget the fit spans one decade of data-limited runs and misses "
                   "the held-out sizes by ~0.03 nats, 3-4x the seed-noise bound"}
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    f"a law fitted to at least {MIN_FIT_SIZES} smaller sizes predicts each held-out larger size "
+    f"within {BOUND_SIGMAS:g} combined standard errors (prediction and seed noise)"
+)
+
+pytestmark = pytest.mark.claim(
+    "extrapolation",
+    title="A power law fitted to small models predicts the loss of larger ones",
+    source="Kaplan et al. 2020, §3; OpenAI 2023, GPT-4 Technical Report, §3",
+    quote="we could predict the final loss ... from models trained using the same methodology "
+    "but using at most 10,000x less compute",
+    evidence="trained",
+    headline="max |relative error| (with E)",
+    rule=RULE,
+)
 
 
 def test_small_models_predict_the_held_out_large_ones(claim, device, tier, experiments, expect_xfail):

@@ -19,13 +19,6 @@ import pytest
 from scaling.laws import CHINCHILLA_2022, CHINCHILLA_2022_UNROUNDED, EPOCH_2024
 from scaling.optimal import compute_optimal
 
-pytestmark = pytest.mark.claim(
-    "tokens-per-param-20",
-    title="Compute-optimal training uses about 20 tokens per parameter",
-    source="Hoffmann et al. 2022, Table 3, Table A3, §4; Besiroglu et al. 2024",
-    quote="for every doubling of model size the number of training tokens should also be doubled",
-)
-
 # Table 3: (label, params, printed digits of params), FLOPs, tokens, each with the unit of its
 # last printed digit (half of it is the rounding the row can carry).
 TABLE3 = [
@@ -55,6 +48,25 @@ EPOCH_N, EPOCH_D, EPOCH_TPP = 72e9, 1.33e12, 18.0
 EPOCH_TOLERANCE_TPP = 0.5  # "about 18": rounding to the nearest integer
 EPOCH_TOLERANCE_ND = 0.01  # relative: 72B and 1.33T are printed to 2-3 significant figures
 CHINCHILLA_FLOPS = 5.76e23  # Gopher's budget, Chinchilla's (Table 3, §4)
+
+# The decision rule, stated before looking at the data; the report prints it.
+RULE = (
+    "every Table 3 row spends its budget (6ND = C within its printed rounding; rows listed in "
+    f"INCONSISTENT must miss it) at {TOKENS_PER_PARAM_RANGE[0]:g}-{TOKENS_PER_PARAM_RANGE[1]:g} tokens "
+    f"per parameter; the TeX-digit law lands on Table A3 within {A3_TOLERANCE:.0%} and the printed "
+    f"law misses it by more; Epoch's law gives {EPOCH_TPP:g} ± {EPOCH_TOLERANCE_TPP:g} tokens per "
+    f"parameter, N and D within {EPOCH_TOLERANCE_ND:.0%}"
+)
+
+pytestmark = pytest.mark.claim(
+    "tokens-per-param-20",
+    title="Compute-optimal training uses about 20 tokens per parameter",
+    source="Hoffmann et al. 2022, Table 3, Table A3, §4; Besiroglu et al. 2024",
+    quote="for every doubling of model size the number of training tokens should also be doubled",
+    evidence="published-numbers",
+    headline="Table 3 67B: tokens/param from C/(6N^2)",
+    rule=RULE,
+)
 
 
 @pytest.mark.parametrize("row", TABLE3, ids=[r[0] for r in TABLE3])
