@@ -17,6 +17,7 @@ from scaling.claim_recorder import ClaimRecorder, NotApplicable, outcome_verdict
 from scaling.report import ClaimResult, build_report, environment_info, worst_verdict, write_report
 from scaling.report import baseline as baseline_mod
 from scaling.report.results import UNKNOWN_EVIDENCE, check_evidence
+from scaling.report.safe_io import writable_problem
 from scaling.tiers import TIERS, Tier, get_tier
 
 DEVICES = ("cpu", "cuda")
@@ -95,6 +96,7 @@ class ScalingState:
         self.new_keys: list[str] = []
         self.written: list[Path] = []
         self.baseline_written = 0
+        self.write_errors: list[str] = []  # one line each: what could not be written, and why
 
     def resolved_devices(self) -> list[str]:
         return list(DEVICES) if self.devices == ("auto",) else list(self.devices)
@@ -112,6 +114,15 @@ def pytest_configure(config: pytest.Config) -> None:
     state = ScalingState(config)
     if state.update_baseline and state.baseline_path is None:
         raise pytest.UsageError("--scaling-update-baseline needs --scaling-baseline=FILE to write to")
+    # an unwritable destination is found now, not after the whole session has run
+    targets = [("--scaling-report", state.report_dir)]
+    if state.update_baseline:
+        targets.append(("--scaling-baseline", state.baseline_path.parent))
+        if state.baseline_path.is_dir():
+            raise pytest.UsageError(f"--scaling-baseline: {state.baseline_path} is a directory, not a file")
+    for option, target in targets:
+        if target is not None and (problem := writable_problem(target)) is not None:
+            raise pytest.UsageError(f"{option}: cannot write to {target}: {problem}")
     if state.baseline_path is not None:
         try:
             if state.update_baseline:
@@ -274,14 +285,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.report_dir is not None:
         env = environment_info(state.resolved_devices(), config.rootpath, state.environment_extra)
         env["tier"] = state.tier.name
-        state.written = write_report(state.report_dir, build_report(claims, env, state.tier.name))
+        try:
+            state.written = write_report(state.report_dir, build_report(claims, env, state.tier.name))
+        except OSError as e:
+            state.write_errors.append(f"scaling report: could not write into {state.report_dir}: "
+                                      f"{_os_error(e)}; files already there are kept as they were")
     if state.baseline_path is None:
+        _fail_if(session, bool(state.write_errors))
         return
     if state.update_baseline:
-        state.baseline_written = baseline_mod.update(state.baseline_path, claims)
+        try:
+            state.baseline_written = baseline_mod.update(state.baseline_path, claims)
+        except OSError as e:
+            state.write_errors.append(f"scaling baseline: could not write {state.baseline_path}: "
+                                      f"{_os_error(e)}; the previous baseline is kept")
+        _fail_if(session, bool(state.write_errors))
         return
     state.drifts, state.new_keys = baseline_mod.compare(state.baseline_entries or {}, claims)
-    _fail_if(session, bool(state.drifts))
+    _fail_if(session, bool(state.drifts or state.write_errors))
+
+
+def _os_error(e: OSError) -> str:
+    return " ".join(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}".split())
 
 
 def _fail_if(session: pytest.Session, failed: bool) -> None:
@@ -300,14 +325,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for c in sorted(claims, key=lambda c: (c.id, c.device)):
             tr.write_line(f"{c.verdict:>23}  {c.id} [{c.device}, {c.tier}, {c.evidence}]  "
                           f"({c.duration_s:.1f} s)")
+    for line in state.write_errors:
+        tr.write_line(line, red=True)
     if state.written:
         tr.write_line(f"scaling report written to {state.written[0].parent}/ "
                       f"({', '.join(p.name for p in state.written)})")
     if state.baseline_path is None:
         return
     if state.update_baseline:
-        tr.write_line(f"scaling baseline {state.baseline_path}: {state.baseline_written} "
-                      "measurements written")
+        if not state.write_errors:
+            tr.write_line(f"scaling baseline {state.baseline_path}: {state.baseline_written} "
+                          "measurements written")
         return
     if state.drifts:
         tr.section("scaling baseline drifts", red=True)

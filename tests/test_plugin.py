@@ -206,3 +206,32 @@ def test_claim_marker_is_registered(pytester: pytest.Pytester) -> None:
     """The claim marker is registered, so --strict-markers accepts it."""
     pytester.makepyfile("import pytest\n@pytest.mark.claim('c', title='t', source='s')\ndef test_x():\n    pass\n")
     pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("option", ["--scaling-report=afile/out", "--scaling-baseline=afile/b.json"])
+def test_unwritable_destination_is_a_usage_error_at_configure(pytester: pytest.Pytester, option) -> None:
+    """A report or baseline path that cannot be written is a usage error before any test runs."""
+    make_claims(pytester)
+    (pytester.path / "afile").write_text("a file, not a folder")
+    extra = ["--scaling-update-baseline"] if "baseline" in option else []
+    result = pytester.runpytest("--scaling-device=cpu", option, *extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option.split('=')[0]}: cannot write to afile*not a directory*"])
+
+
+def test_failed_final_write_says_so_in_one_line(pytester: pytest.Pytester) -> None:
+    """A report that cannot be written at the end fails the run with one line, not an INTERNALERROR."""
+    make_claims(pytester)
+    pytester.makepyfile(test_zz_block='''
+import shutil
+from pathlib import Path
+
+def test_block_the_report_dir():
+    shutil.rmtree("out", ignore_errors=True)
+    Path("out").write_text("now a file")
+''')
+    result = pytester.runpytest("--scaling-device=cpu", "--scaling-report=out")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["scaling report: could not write into out: *; files already there are kept*"])
+    assert (pytester.path / "out").read_text() == "now a file"

@@ -9,13 +9,13 @@ measurement's evidence kind, are for people reading the file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scaling.report.results import ClaimResult, Measurement, Tolerance
+from scaling.report.safe_io import atomic_write, clean, dumps
 
 BASELINE_VERSION = 1
 UPDATE_FLAG = "--scaling-update-baseline"
@@ -35,7 +35,7 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         raise BaselineError(f"baseline file {path} does not exist (create it with {UPDATE_FLAG})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = clean(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError) as e:
         raise BaselineError(f"cannot read baseline file {path}: {e}") from None
     except json.JSONDecodeError as e:
@@ -68,18 +68,25 @@ class Drift:
     tolerance: Tolerance
 
     def message(self, path: Path) -> str:
+        old = "null (not a finite number)" if self.baseline is None else repr(self.baseline)
+        new = repr(self.measured) + (" (not a finite number)" if _non_finite(self.measured) else "")
         return (
             f"{self.claim} [{self.key.split('::')[1]}]: {self.measurement!r} drifted from the "
-            f"baseline {self.baseline!r} to {self.measured!r} (tolerance {self.tolerance.describe()}); "
+            f"baseline {old} to {new} (tolerance {self.tolerance.describe()}); "
             f"if the change is intended, run with {UPDATE_FLAG} to update {path}"
         )
 
 
+def _non_finite(v: Any) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
+
+
 def _drift(k: str, claim: ClaimResult, m: Measurement, old: Any) -> Drift | None:
-    tol = m.drift_tolerance()
-    if tol.fails(old, m.value) is None:
+    # the file stores a non-finite value as null (strict JSON): null against nan is no change
+    new = None if _non_finite(m.value) else m.value
+    if m.drift_tolerance().fails(old, new) is None:
         return None
-    return Drift(k, claim.id, m.name, old, m.value, tol)
+    return Drift(k, claim.id, m.name, old, m.value, m.drift_tolerance())
 
 
 def compare(entries: dict[str, dict[str, Any]], claims: list[ClaimResult]) -> tuple[list[Drift], list[str]]:
@@ -110,10 +117,6 @@ def update(path: Path, claims: list[ClaimResult]) -> int:
                                   "unit": m.unit, "evidence": m.evidence}
     data = {"version": BASELINE_VERSION, "measurements": dict(sorted(entries.items()))}
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so a crash never leaves half a baseline.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    # whole or not at all, keeping the file's permissions: a failed write keeps the old baseline
+    atomic_write(path, dumps(data))
     return sum(len(c.measurements) for c in claims)

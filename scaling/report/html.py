@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from scaling.report.format import fmt, fmt_tolerance
+from scaling.report.safe_io import atomic_write
 from scaling.report.results import (
+    FIGURES_DIR,
     UNKNOWN_EVIDENCE,
     VERDICTS,
+    check_figure_entry,
     headline_measurement,
     verdict_label,
 )
@@ -197,9 +200,24 @@ def _measurements_table(ms: list[dict[str, Any]], headline: str | None) -> str:
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
+def figure_file(report_dir: Path, entry: str) -> Path:
+    """The file a claim's figure entry names, refused (ValueError naming the entry) unless it
+    lies inside `report_dir`/figures/, symlinks followed."""
+    if (problem := check_figure_entry(entry)) is not None:
+        raise ValueError(f"{problem}: only files inside {report_dir / FIGURES_DIR}/ are embedded")
+    root = (report_dir / FIGURES_DIR).resolve()
+    path = (report_dir / entry).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"figure entry {entry!r} points outside {report_dir / FIGURES_DIR}/ "
+                         f"(to {path}): only files inside it are embedded")
+    return path
+
+
 def _figure(rel: str, report_dir: Path | None) -> str:
     caption = _e(Path(rel).stem)
-    path = (Path(report_dir) / rel) if report_dir is not None else Path(rel)
+    if report_dir is None:
+        return f'<p class="missing">figure not embedded (no report directory): {_e(rel)}</p>'
+    path = figure_file(report_dir, rel)
     try:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
     except OSError:
@@ -291,6 +309,4 @@ def write_html(report_dir: Path | str, report: dict[str, Any]) -> Path:
     """Write `report.html` into `report_dir` (created), figures embedded; return its path."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / HTML_NAME
-    path.write_text(render_html(report, report_dir), encoding="utf-8")
-    return path
+    return atomic_write(report_dir / HTML_NAME, render_html(report, report_dir))

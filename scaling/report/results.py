@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy
@@ -58,6 +58,22 @@ def worst_verdict(verdicts) -> str:
         if v not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)} (got {v!r})")
     return max(verdicts, key=VERDICTS.index) if verdicts else "inconclusive"
+
+
+FIGURES_DIR = "figures"  # a report embeds figures from this folder of its directory only
+
+
+def check_figure_entry(entry: Any) -> str | None:
+    """Why `entry` (a claim's `figures` item) may not be embedded, or None: it must be a
+    relative path inside the report's own figures/ folder, with no `..`."""
+    if not isinstance(entry, str) or not entry:
+        return f"figure entry {entry!r} is not a path"
+    parts = PurePosixPath(entry.replace("\\", "/")).parts
+    if entry.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
+        return f"figure entry {entry!r} is absolute or leaves the report directory"
+    if len(parts) < 2 or parts[0] != FIGURES_DIR:
+        return f"figure entry {entry!r} is not inside the report's {FIGURES_DIR}/ folder"
+    return None
 
 
 def check_evidence(kind: str, what: str = "evidence") -> str:
@@ -109,8 +125,10 @@ class Tolerance:
         a, b = as_number(old), as_number(new)
         if a is None or b is None:
             return None if old == new else f"{old!r} became {new!r}"
-        if a == b:
+        if a == b or (a != a and b != b):  # equal, or nan both times: no drift
             return None
+        if a != a or b != b:
+            return f"{old!r} became {new!r} (one of them is not a number)"
         bound = self.value * abs(a) if self.relative else self.value
         diff = abs(b - a)
         if not diff <= bound * (1 + 1e-12):  # also true for nan and inf

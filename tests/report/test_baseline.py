@@ -72,3 +72,27 @@ def test_baseline_entries_carry_evidence(tmp_path) -> None:
     path = tmp_path / "b.json"
     baseline.update(path, [claim_with(Measurement("a", 1.0, evidence="trained"))])
     assert baseline.load(path)["c::cpu::smoke::a"]["evidence"] == "trained"
+
+
+def test_nan_is_stored_as_null_and_nan_again_is_no_drift(tmp_path) -> None:
+    """A NaN is stored as null (strict JSON); NaN again is no drift, a finite value against it is."""
+    path = tmp_path / "b.json"
+    baseline.update(path, [claim_with(Measurement("x", float("nan")))])
+    assert "NaN" not in path.read_text()
+    entries = baseline.load(path)
+    assert entries["c::cpu::smoke::x"]["value"] is None
+    assert baseline.compare(entries, [claim_with(Measurement("x", float("nan")))]) == ([], [])
+    (d,), _ = baseline.compare(entries, [claim_with(Measurement("x", 0.5))])
+    assert "null (not a finite number)" in d.message(path)
+    baseline.update(path, [claim_with(Measurement("y", 0.5))])
+    (d,), _ = baseline.compare(baseline.load(path), [claim_with(Measurement("y", float("nan")))])
+    assert "nan (not a finite number)" in d.message(path)
+
+
+def test_update_keeps_the_file_permissions(tmp_path) -> None:
+    """Updating a baseline keeps its permission bits (it used to become 0600)."""
+    path = tmp_path / "b.json"
+    baseline.update(path, [claim_with(Measurement("a", 1.0))])
+    path.chmod(0o644)
+    baseline.update(path, [claim_with(Measurement("a", 2.0))])
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -108,3 +108,14 @@ def test_report_from_before_evidence_kinds_loads(tmp_path) -> None:
     assert report["claims"][0]["measurements"][0]["evidence"] == "unknown"
     write_report(tmp_path, report)
     assert "| [A](#a-cpu) | cpu | unknown | ✅ reproduced | x | 1 | 1 (±0.1) |" in (tmp_path / "report.md").read_text()
+
+
+def test_markdown_escapes_html_and_table_characters(tmp_path) -> None:
+    """A title, measurement name or note holding HTML reaches report.md as text, never as markup."""
+    c = ClaimResult("c", "<script>alert(1)</script>", "src", "", "cpu", "smoke", verdict="reproduced",
+                    notes=["<img src=x onerror=alert(1)>"])
+    c.measurements.append(Measurement("a|b <b>", 1.0))
+    write_report(tmp_path, build_report([c], {"python": "<i>3.11</i>"}, "smoke"))
+    md = (tmp_path / "report.md").read_text()
+    assert "<script>" not in md and "<img" not in md and "<b>" not in md and "<i>" not in md
+    assert "&lt;script&gt;" in md and "a\\|b &lt;b&gt;" in md
