@@ -65,7 +65,7 @@ class ClaimRecorder:
 
     def figure(self, fig, name: str) -> Path | None:
         """Save a matplotlib figure as PNG in the report directory (if any) and close it."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: heavy, and only claims with figures need it
 
         path = None
         if self._state.report_dir is not None:

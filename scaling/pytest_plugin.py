@@ -4,6 +4,15 @@ Registered through the `pytest11` entry point, so an installed `scaling` works i
 pytest. Conventions follow pytest-benchmark (one option prefix, parse-time validation) and
 pytest-regressions/syrupy (baselines, the update flag named in every failure, exit status set in
 `pytest_sessionfinish`). Docs: https://docs.pytest.org/en/stable/how-to/writing_plugins.html
+
+A claim test carries `@pytest.mark.claim(id, title=, source=, quote=, evidence=, headline=,
+rule=)`: `evidence` is what its numbers rest on (trained, published-data, measured, simulated,
+published-numbers; `claim.measure(..., evidence=)` overrides it per number), `headline` names
+the measurement the claim is about, and `rule` states the decision rule. A test's outcome
+becomes its verdict in `scaling.claim_recorder`: a failed check is not_reproduced, an exception
+before any measurement is error, an xfail that passes is reproduced_unexpectedly (and fails the
+run), a plain skip is inconclusive, and `claim.not_applicable(reason)` leaves the claim to its
+other tests.
 """
 
 from __future__ import annotations
@@ -160,7 +169,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _cuda_available() -> bool:
     try:
-        import torch
+        import torch  # deferred: heavy, and only asked for when a test takes `device`
     except ImportError:
         return False
     return torch.cuda.is_available()
@@ -207,7 +216,7 @@ def model_family():
 
     Override this fixture in your conftest.py to run the claims on your own architecture.
     """
-    from scaling.family import default_model_family
+    from scaling.family import default_model_family  # deferred: imports torch
 
     return default_model_family()
 

@@ -57,5 +57,5 @@ def summary_text(report: dict[str, Any]) -> str:
                 key += f" vs {fmt(m['expected'])} ({fmt_tolerance(m)})"
         rows.append((c["id"], c["device"], c.get("evidence", UNKNOWN_EVIDENCE),
                      verdict_label(c["verdict"], "mark"), key))
-    counts = ", ".join(f"{n} {verdict_label(v)}" for v, n in (report.get("summary") or {}).items())
+    counts = ", ".join(f"{n} {verdict_label(v)}" for v, n in (report.get("summary") or {}).items() if n)
     return f"Tier {report.get('tier')}: {counts}\n{text_table(rows)}"

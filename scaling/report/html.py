@@ -86,6 +86,7 @@ ul.plain { margin: 0; padding-left: 1.1rem; }
 .rule { margin: .2rem 0 .6rem; padding: .45rem .8rem; background: var(--bg-alt); border-radius: 6px;
   white-space: pre-wrap; }
 tr.headline td:first-child { font-weight: 600; }
+#summary td:first-child { min-width: 11rem; } #summary td:nth-child(5) { min-width: 12rem; }
 table.by-evidence { width: auto; margin-bottom: 1.4rem; }
 table.by-evidence caption { text-align: left; padding: 0 0 .3rem; }
 table.by-evidence td.zero { color: #b8bec9; }
@@ -155,7 +156,7 @@ def _summary_row(c: dict[str, Any]) -> str:
         cells = (f"<td>{_e(m['name'])}{within}</td><td class=\"num\"><b>{_value(m)}</b></td>"
                  f'<td class="num">{published}</td>')
     return (f'<tr><td><a href="#{_e(_anchor(c))}">{_e(c["title"])}</a>'
-            f'<br><code class="small">{_e(c["id"])}</code> <span class="small">· {_e(c["source"])}</span></td>'
+            f'<br><code class="small">{_e(c["id"])}</code></td>'
             f"<td>{_e(c['device'])}</td><td>{_evidence(c.get('evidence'))}</td>"
             f"<td>{_badge(c['verdict'])}</td>{cells}</tr>")
 
