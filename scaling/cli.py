@@ -210,7 +210,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render report.md / report.html from DIR/report.json; summary; optional comparison."""
-    from scaling.report import load_report, render_markdown, summary_text, write_html
+    from scaling.report import load_report, summary_text, write_views
     from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
 
     directory = Path(args.dir)
@@ -227,13 +227,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         diff = compare_reports(other, report, **labels)
     written = []
     if not args.no_write:
-        md = directory / "report.md"
-        md.write_text(render_markdown(report), encoding="utf-8")
-        written = [md, write_html(directory, report)]
+        written = write_views(directory, report)
     failed = bool(args.fail_on_regression and diff is not None and diff.regressions)
     if args.json:
         _print_json({"summary": report.get("summary"), "tier": report.get("tier"),
-                     "claims": [{k: c.get(k) for k in ("id", "device", "title", "source", "verdict")}
+                     "claims": [{k: c.get(k) for k in ("id", "device", "title", "source", "verdict",
+                                                      "evidence", "headline")}
                                 for c in report["claims"]],
                      "written": [str(p) for p in written],
                      "comparison": None if diff is None else diff.to_dict()})

@@ -12,7 +12,7 @@ Imports point down this list's dependencies: results <- format <- markdown, html
 baseline and compare use results and format only.
 """
 
-from scaling.report.files import load_report, write_report
+from scaling.report.files import load_report, write_report, write_views
 from scaling.report.format import fmt, fmt_tolerance, summary_text, text_table
 from scaling.report.html import render_html, write_html
 from scaling.report.markdown import render_markdown
@@ -33,5 +33,5 @@ __all__ = [
     "REPORT_VERSION", "VERDICTS", "ClaimResult", "Measurement", "Tolerance", "build_report",
     "environment_info", "fmt", "fmt_tolerance", "headline_measurement", "load_report",
     "render_html", "render_markdown", "summary_text", "text_table", "verdict_label", "worst_verdict",
-    "write_html", "write_report",
+    "write_html", "write_report", "write_views",
 ]

@@ -40,8 +40,12 @@ def write_report(directory: Path, report: dict[str, Any]) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     report = strict_json(report)
-    return [atomic_write(directory / "report.json", dumps(report)),
-            atomic_write(directory / "report.md", render_markdown(report)),
+    return [atomic_write(directory / "report.json", dumps(report)), *write_views(directory, report)]
+
+
+def write_views(directory: Path, report: dict[str, Any]) -> list[Path]:
+    """(Re)write report.md and report.html from `report` into the existing `directory`."""
+    return [atomic_write(Path(directory) / "report.md", render_markdown(report)),
             write_html(directory, report)]
 
 

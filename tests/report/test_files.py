@@ -126,3 +126,11 @@ def test_writable_problem_names_a_file_in_the_way(tmp_path) -> None:
     assert "not a directory" in writable_problem(tmp_path / "afile" / "out")
     assert writable_problem(tmp_path / "new" / "dir") is None
     assert not (tmp_path / "new").exists()
+
+
+def test_cli_report_json_carries_evidence_and_headline(tmp_path, capsys) -> None:
+    """`scaling report --json` lists each claim's evidence kind and headline beside its verdict."""
+    report = small_report(headline="x", declared_evidence="measured")
+    assert main(["report", str(write_json(tmp_path, report)), "--json", "--no-write"]) == 0
+    (c,) = json.loads(capsys.readouterr().out)["claims"]
+    assert (c["evidence"], c["headline"]) == ("unknown", "x")  # the measurement's kind wins
