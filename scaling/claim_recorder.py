@@ -106,7 +106,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def outcome_verdict(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo,
-                  recorder: ClaimRecorder) -> tuple[str, str]:
+                    recorder: ClaimRecorder) -> tuple[str, str]:
     """(verdict, reason) of one test's decisive phase: what happened, named honestly."""
     xfail = getattr(report, "wasxfail", None)
     excinfo = call.excinfo
