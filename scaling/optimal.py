@@ -21,9 +21,15 @@ from typing import Mapping
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from scaling.fit import FitError, FitStatus
 from scaling.fit.bootstrap import Interval, percentile_interval
-from scaling.fit import FitError
-from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw, chinchilla_frontier, frontier_exponents
+from scaling.laws import (
+    ChinchillaLaw,
+    KaplanLaw,
+    PowerLaw,
+    chinchilla_frontier,
+    frontier_exponents,
+)
 
 CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann Table 3: D/N is 20-22 along the frontier
 
@@ -140,7 +146,7 @@ class IsoFLOPResult:
     k_N: float
     k_D: float
     intervals: Mapping[str, Interval] = field(default_factory=dict)  # 'a', 'b' when bootstrapped
-    status: tuple[str, ...] = ()  # "grid_edge" when a budget was dropped
+    status: tuple[FitStatus, ...] = ()  # GRID_EDGE when a budget was dropped
     messages: tuple[str, ...] = ()
 
     def N_opt(self, C):
@@ -253,7 +259,7 @@ def fit_isoflop(C, N, L, D=None, *, on_edge: str = "raise", bootstrap: int = 0,
                      "b": percentile_interval(draws[:, 1], level)}
     return IsoFLOPResult(minima=tuple(minima), a=a, b=b, k_N=k_N, k_D=k_D,
                          intervals=MappingProxyType(intervals),
-                         status=("grid_edge",) if messages else (), messages=tuple(messages))
+                         status=(FitStatus.GRID_EDGE,) if messages else (), messages=tuple(messages))
 
 
 def _budgets(C: np.ndarray) -> list[tuple[float, np.ndarray]]:

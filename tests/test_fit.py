@@ -10,20 +10,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from scaling.fit.bootstrap import percentile_interval
 from scaling.fit import (
-    BOUND_HIT,
-    GRID_EDGE,
-    NOT_CONVERGED,
     FitError,
+    FitStatus,
     extrapolation_error,
     fit_chinchilla,
     fit_power_law,
     hoffmann_grid,
 )
-from scaling.laws import ChinchillaLaw, PowerLaw
+from scaling.fit.bootstrap import percentile_interval
 from scaling.fit.lbfgs import minimize_batched, multistart
 from scaling.fit.objective import LSEObjective, huber
+from scaling.laws import ChinchillaLaw, PowerLaw
 
 PLANTED = ChinchillaLaw(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
 
@@ -194,7 +192,7 @@ def test_fit_chinchilla_flags_grid_edge():
     N, D, L = _grid_data(PLANTED)
     starts = [[a, b, 1.5, al, be] for a, b, al, be in itertools.product((4, 8), (6, 9), (0.3, 0.5), (0.3, 0.5))]
     fit = fit_chinchilla(N, D, L, starts=starts)
-    assert GRID_EDGE in fit.status
+    assert FitStatus.GRID_EDGE in fit.status
     assert fit.law.E == pytest.approx(1.8, rel=1e-4)  # still found: the flag is a warning
 
 
@@ -208,7 +206,7 @@ def test_fit_chinchilla_flags_not_converged(monkeypatch):
     monkeypatch.setattr(scaling.fit, "multistart", short)
     N, D, L = _grid_data(PLANTED, noise=0.01)
     fit = fit_chinchilla(N, D, L, starts=_small_grid()[::16])
-    assert NOT_CONVERGED in fit.status
+    assert FitStatus.NOT_CONVERGED in fit.status
     assert "did not converge" in " ".join(fit.messages)
 
 
@@ -272,7 +270,7 @@ def test_fit_power_law_flags_vanishing_irreducible_loss():
     """A pure power law fitted with an E term drives E to its floor: BOUND_HIT, with the reason."""
     x = np.logspace(5, 9, 7)
     fit = fit_power_law(x, (8.8e13 / x) ** 0.076)
-    assert BOUND_HIT in fit.status
+    assert FitStatus.BOUND_HIT in fit.status
     assert "no irreducible loss" in fit.messages[0]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -25,13 +26,25 @@ import numpy as np
 
 from scaling.fit.bootstrap import METHODS as BOOTSTRAP_METHODS
 from scaling.fit.bootstrap import Interval, percentile_interval, refit_resamples
-from scaling.laws import ChinchillaLaw, PowerLaw, chinchilla_frontier, frontier_exponents
 from scaling.fit.lbfgs import MultistartResult, multistart
 from scaling.fit.objective import LSEObjective
+from scaling.laws import (
+    ChinchillaLaw,
+    PowerLaw,
+    chinchilla_frontier,
+    frontier_exponents,
+)
 
-GRID_EDGE = "grid_edge"
-BOUND_HIT = "bound_hit"
-NOT_CONVERGED = "not_converged"
+
+class FitStatus(str, Enum):
+    """A soft failure of a fit: flagged in `FitResult.status`, explained in `messages`."""
+
+    GRID_EDGE = "grid_edge"  # the best start (or an IsoFLOP minimum) sits on the edge of its grid
+    BOUND_HIT = "bound_hit"  # a parameter ended on one of its bounds
+    NOT_CONVERGED = "not_converged"  # the optimizer stopped before its gradient tolerance
+
+    __str__ = str.__str__  # prints as its value, as the report and the CLI show it
+
 
 HUBER_DELTA = 1e-3  # Chinchilla App. D.2
 MAX_EXPONENT = 10.0  # safety rail on alpha, beta; a fit that reaches it is flagged
@@ -62,7 +75,7 @@ class FitResult:
     r2_log: float  # R^2 of log L
     rmse_log: float  # root mean square log-space residual
     objective: float  # sum of Huber losses (or of r^2/2) at the optimum
-    status: tuple[str, ...]  # GRID_EDGE, BOUND_HIT, NOT_CONVERGED
+    status: tuple[FitStatus, ...]
     messages: tuple[str, ...]  # one sentence per status flag
     residuals: np.ndarray  # log L - log L_hat, per point
     n_points: int
@@ -225,7 +238,7 @@ def fit_chinchilla(N, D, L, *, delta: float | None = HUBER_DELTA, starts=None,
     bound = _bound_flags(ms.x[[0, 1, 3, 4]], lower[[0, 1, 3, 4]], upper[[0, 1, 3, 4]],
                          ["log A'", "log B'", "alpha", "beta"]) + _e_collapsed(law.E, L.min())
     if bound:
-        status.append(BOUND_HIT)
+        status.append(FitStatus.BOUND_HIT)
         messages.append("; ".join(bound))
     g_lo, g_hi = grid.min(axis=0), grid.max(axis=0)
     on_edge = np.any((grid == g_lo) | (grid == g_hi), axis=1)
@@ -233,11 +246,11 @@ def fit_chinchilla(N, D, L, *, delta: float | None = HUBER_DELTA, starts=None,
     outside = [n for n, v, lo, hi in zip(("a", "b", "e", "alpha", "beta"), user, g_lo, g_hi)
                if not lo <= v <= hi]
     if grid.shape[0] > 1 and (on_edge[ms.near_best].all() or outside):
-        status.append(GRID_EDGE)
+        status.append(FitStatus.GRID_EDGE)
         messages.append("the best fit was reached only from starts on the grid edge"
                         if not outside else f"the fitted {', '.join(outside)} lie outside the grid of starts")
     if not ms.converged:
-        status.append(NOT_CONVERGED)
+        status.append(FitStatus.NOT_CONVERGED)
         messages.append(f"L-BFGS did not converge (projected gradient {ms.grad_norm:.2e})")
 
     def quantities(p: np.ndarray) -> dict[str, np.ndarray]:
@@ -254,20 +267,10 @@ def fit_chinchilla(N, D, L, *, delta: float | None = HUBER_DELTA, starts=None,
         return q
 
     params = {k: float(v[0]) for k, v in quantities(user[None, :]).items()}
-    samples, intervals = {}, {}
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        draws = refit_resamples(X, T, ms.x, ms.optima[:max(1, bootstrap_starts)],
-                                n_resamples=int(bootstrap), method=bootstrap_method,
-                                irreducible=True, delta=delta, lower=lower, upper=upper, rng=rng)
-        samples = quantities(to_user(draws))
-        intervals = _summaries(samples, params, level, N.size - 5)
-    resid, r2, rmse = _diagnostics(T, obj.predict_log(ms.x[None, :])[0])
-    return FitResult(
-        law=law, params=MappingProxyType(params), intervals=MappingProxyType(intervals),
-        r2_log=r2, rmse_log=rmse, objective=ms.f * obj.scale,
-        status=tuple(status), messages=tuple(messages), residuals=resid, n_points=N.size,
-        n_starts=grid.shape[0], grad_norm=ms.grad_norm, samples=MappingProxyType(samples))
+    return _result(law, params, lambda t: quantities(to_user(t)), obj, ms, X, T, lower, upper,
+                   starts=ms.optima[:max(1, bootstrap_starts)], n_starts=grid.shape[0], n_params=5,
+                   status=status, messages=messages, bootstrap=bootstrap, method=bootstrap_method,
+                   irreducible=True, delta=delta, level=level, seed=seed)
 
 
 # --- one-variable power laws -----------------------------------------------------------------
@@ -317,25 +320,33 @@ def fit_power_law(x, y, irreducible: bool = True, *, delta: float | None = HUBER
     if irreducible:
         bound += _e_collapsed(params["E"], y.min())
     if bound:
-        status.append(BOUND_HIT)
+        status.append(FitStatus.BOUND_HIT)
         messages.append("; ".join(bound))
     if not ms.converged:
-        status.append(NOT_CONVERGED)
+        status.append(FitStatus.NOT_CONVERGED)
         messages.append(f"L-BFGS did not converge (projected gradient {ms.grad_norm:.2e})")
+    return _result(law, params, quantities, obj, ms, X, T, lower, upper, starts=ms.optima[:4],
+                   n_starts=starts.shape[0], n_params=P, status=status, messages=messages,
+                   bootstrap=bootstrap, method=bootstrap_method, irreducible=irreducible,
+                   delta=delta, level=level, seed=seed)
+
+
+def _result(law, params, quantities, obj, ms, X, T, lower, upper, *, starts, n_starts, n_params,
+            status, messages, bootstrap, method, irreducible, delta, level, seed) -> FitResult:
+    """The FitResult of a finished fit: bootstrap intervals (refits from `starts`), diagnostics."""
     samples, intervals = {}, {}
     if bootstrap:
         rng = np.random.default_rng(seed)
-        draws = refit_resamples(X, T, ms.x, ms.optima[:4], n_resamples=int(bootstrap),
-                                method=bootstrap_method, irreducible=irreducible, delta=delta,
-                                lower=lower, upper=upper, rng=rng)
+        draws = refit_resamples(X, T, ms.x, starts, n_resamples=int(bootstrap), method=method,
+                                irreducible=irreducible, delta=delta, lower=lower, upper=upper, rng=rng)
         samples = quantities(draws)
-        intervals = _summaries(samples, params, level, x.size - P)
+        intervals = _summaries(samples, params, level, T.size - n_params)
     resid, r2, rmse = _diagnostics(T, obj.predict_log(ms.x[None, :])[0])
     return FitResult(
         law=law, params=MappingProxyType(params), intervals=MappingProxyType(intervals),
         r2_log=r2, rmse_log=rmse, objective=ms.f * obj.scale,
-        status=tuple(status), messages=tuple(messages), residuals=resid, n_points=x.size,
-        n_starts=starts.shape[0], grad_norm=ms.grad_norm, samples=MappingProxyType(samples))
+        status=tuple(status), messages=tuple(messages), residuals=resid, n_points=T.size,
+        n_starts=n_starts, grad_norm=ms.grad_norm, samples=MappingProxyType(samples))
 
 
 def _power_law_starts(X: np.ndarray, y: np.ndarray, irreducible: bool) -> np.ndarray:
