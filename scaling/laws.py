@@ -135,7 +135,7 @@ def chinchilla_frontier(A, B, alpha, beta, C):
     return np.exp(log_G + a * log_c6), np.exp(b * log_c6 - log_G)
 
 
-# --- published instances (numbers and sources: ../shared/reference/PUBLISHED.md) ------------
+# --- published instances (each cites its paper, table or equation) ---------------------------
 
 # Kaplan et al. 2020 Table 2: the joint L(N, D) fit of eq 1.5 (N non-embedding, WebText2).
 KAPLAN_2020 = KaplanLaw(alpha_N=0.076, alpha_D=0.103, N_c=6.4e13, D_c=1.8e13)

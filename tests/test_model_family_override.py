@@ -31,7 +31,7 @@ import pytest
 from scaling.experiments import isoflop_jobs, kaplan_jobs
 
 pytestmark = pytest.mark.claim("family-demo", title="The claims train the chosen family",
-                               source="issue 6")
+                               source="the README: your own model family or corpus")
 
 
 def test_grids_use_the_family(claim, device, tier, scaling_source, model_family):

@@ -13,7 +13,7 @@ from scaling.model import GPT, GPTConfig
 from scaling.params import ParamCount, count_params, module_breakdown
 from scaling.strategies import gpt_configs
 
-# GPT-2 exact totals (PUBLISHED.md; tied head, biases, vocab 50257, n_ctx 1024).
+# GPT-2 exact totals (Radford et al. 2019 checkpoints: tied head, biases, vocab 50257, n_ctx 1024).
 GPT2 = [
     ("small", 12, 768, 12, 124_439_808),
     ("medium", 24, 1024, 16, 354_823_168),
