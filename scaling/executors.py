@@ -3,15 +3,18 @@
 Every executor takes JSON-able payloads ({config, source_spec, fingerprint, settings,
 concurrent_runs}) and yields (index, result) as runs finish, where result is
 `Run.to_dict()` or the exception the run raised. Results come back to the calling
-process, which alone writes the store.
+process, which alone writes the store. Runs at a time, threads and order are the
+scheduling policy's (`scaling.scheduling`).
 
-Threads (`threads_for`): a tiny model gains little from a second torch thread (its
-matmuls are too small to split) and loses a lot when cores are busy, so small runs get one
-thread each and as many workers as cores; a large model alone gets every core.
+Local workers start once per process: the pool outlives a sweep, so a pytest session or a
+`scaling sweep` pays for importing torch once, not once per grid. Workers are forked from
+a forkserver that has imported torch and the trainer (but run nothing), so a new worker
+costs a fork, not an interpreter start and a torch import.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import os
@@ -19,43 +22,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import torch
 
 from scaling.model import GPTConfig
-from scaling.params import count_params
+from scaling.scheduling import available_cores, default_workers, threads_for  # noqa: F401 (re-exported)
 from scaling.train import TrainSettings, train
 
-# Below this many training FLOPs per step (6·N·batch·n_ctx; ~0.4M params at batch 32×64) a
-# run stays on one thread: on a 2-core EPYC a second thread gave a 30k-100k model at most
-# 1.2-1.5× on an idle machine and 5-15× slowdowns on a busy one (OpenMP barriers waiting on
-# a descheduled thread), while a second single-thread worker gives 2×.
-THREADED_FLOPS_PER_STEP = 5e9
-
 EXECUTORS = ("inline", "local", "dask-local", "dask://HOST:PORT")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (affinity-aware)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_workers() -> int:
-    """Runs at a time when none is asked for: one per core."""
-    return available_cores()
-
-
-def threads_for(config: GPTConfig, batch_size: int, concurrent_runs: int, cores: int | None = None) -> int:
-    """torch threads for one run when `concurrent_runs` runs share `cores` cores."""
-    cores = available_cores() if cores is None else cores
-    flops_per_step = 6 * count_params(config).total * batch_size * config.n_ctx
-    if flops_per_step < THREADED_FLOPS_PER_STEP:
-        return 1
-    return max(1, cores // max(1, concurrent_runs))
 
 
 def check_executor(executor: str) -> str:
@@ -152,33 +128,83 @@ def _dask_worker_slots() -> int:
         return 1
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def _exit_with_parent(sweep_pid: int) -> None:
     """Worker initializer: leave when the sweep process dies (even by SIGKILL) instead of
-    training on for nobody; a daemon thread polls the parent once a second."""
+    training on for nobody; a daemon thread polls, once a second, that the sweep process
+    and this worker's parent (the forkserver, which exits with the sweep) are alive."""
+    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while os.getppid() == parent and _alive(sweep_pid):
             time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _execute_local(payloads: Sequence[dict[str, Any]], workers: int) -> Iterator[tuple[int, Any]]:
-    # spawn: a fresh interpreter per worker (fork after torch has started threads can hang).
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(payloads)), mp_context=ctx,
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+def _alive(pid: int) -> bool:
     try:
-        pending: dict[Future, int] = {pool.submit(run_payload, p): i for i, p in enumerate(payloads)}
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else: not ours to judge
+        return True
+    return True
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_WORKERS = 0
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The process-wide pool of `workers` training workers, started on first use and kept.
+
+    A sweep asking for another worker count replaces it; so does a broken pool (a worker
+    killed). Workers start lazily, as runs are submitted.
+    """
+    global _POOL, _POOL_WORKERS
+    if _POOL is not None and (_POOL_WORKERS != workers or getattr(_POOL, "_broken", False)):
+        shutdown_workers()
+    if _POOL is None:
+        # forkserver, not fork: forking this process after torch has started its OpenMP
+        # threads can hang the child; the server imports torch and the trainer once and
+        # runs no torch op, so every fork from it is clean and cheap.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["scaling.executors"])
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
+        _POOL_WORKERS = workers
+    return _POOL
+
+
+def shutdown_workers() -> None:
+    """Stop the worker pool (it restarts on the next local sweep); also run at exit."""
+    global _POOL, _POOL_WORKERS
+    pool, _POOL, _POOL_WORKERS = _POOL, None, 0
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_workers)
+
+
+def _execute_local(payloads: Sequence[dict[str, Any]], workers: int) -> Iterator[tuple[int, Any]]:
+    pool = worker_pool(workers)
+    pending: dict[Future, int] = {}
+    try:
+        for i, p in enumerate(payloads):  # submitted in the policy's order: longest first
+            pending[pool.submit(run_payload, p)] = i
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 i = pending.pop(fut)
                 err = fut.exception()
+                if isinstance(err, BrokenProcessPool):
+                    shutdown_workers()  # a worker died (killed, out of memory): next sweep starts fresh
                 yield i, (err if err is not None else fut.result())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in pending:  # an abandoned sweep: its queued runs are dropped, the pool is kept
+            fut.cancel()
 
 
 def _execute_dask(payloads: Sequence[dict[str, Any]], executor: str, workers: int) -> Iterator[tuple[int, Any]]:

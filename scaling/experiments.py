@@ -20,16 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling.executors import available_cores
 from scaling.family import Member, ModelFamily
 from scaling.fit.replicates import SizeStats
-from scaling.params import count_params
 from scaling.run import Run
 from scaling.schedule import tiny_lr
+from scaling.scheduling import default_workers
 from scaling.sweep import Job, sweep
 from scaling.train import TrainSettings
-
-CUDA_WORKERS = 4  # concurrent runs sharing one GPU: tiny models leave it mostly idle
 
 
 def budget_tier(tier_name: str, device: str) -> str:
@@ -37,11 +34,6 @@ def budget_tier(tier_name: str, device: str) -> str:
     if tier_name == "standard" and device.startswith("cuda"):
         return "full"
     return tier_name
-
-
-def workers_for(device: str) -> int:
-    """Concurrent runs: one per core on CPU (one torch thread each), a few per GPU."""
-    return CUDA_WORKERS if device.startswith("cuda") else available_cores()
 
 
 @dataclass(frozen=True)
@@ -101,15 +93,11 @@ class Training:
 def train_all(pairs: Sequence[tuple[Member, Job]], store_path: Path, device: str) -> tuple[list[Trained], int]:
     """Train (or read from the store) every job; (results in order, how many were trained now).
 
-    Jobs go to the workers most expensive first (longest-processing-time order), which
-    keeps both cores busy to the end of a grid; results come back in the given order.
+    Workers, threads and order are the sweep's scheduling policy (`scaling.scheduling`) for
+    `device`.
     """
-    order = sorted(range(len(pairs)), key=lambda i: -_cost(pairs[i][1]))
-    result = sweep([pairs[i][1] for i in order], store_path, workers=workers_for(device))
-    runs = [None] * len(pairs)
-    for pos, i in enumerate(order):
-        runs[i] = result.runs[pos]
-    out = [Trained(m, r, j.settings.seed) for (m, j), r in zip(pairs, runs)]
+    result = sweep([j for _, j in pairs], store_path, workers=default_workers(device))
+    out = [Trained(m, r, j.settings.seed) for (m, j), r in zip(pairs, result.runs)]
     return out, len(set(result.keys) - result.reused)
 
 
@@ -117,14 +105,6 @@ def _vocab(source_spec: str) -> int:
     from scaling.data import make_source  # data sources import torch-free numpy only
 
     return make_source(source_spec).vocab_size
-
-
-def _cost(job: Job) -> float:
-    """Rough seconds of a run on one CPU thread: per-step overhead plus FLOPs (measured order)."""
-    c = job.config
-    steps = job.settings.tokens // (job.settings.batch_size * c.n_ctx)
-    flops = 6.0 * count_params(c).total * job.settings.batch_size * c.n_ctx
-    return steps * (4e-3 + flops / 2e10)
 
 
 # --- kaplan-sweep (and extrapolation): loss vs N at a fixed, generous token budget --------------

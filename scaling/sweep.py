@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling.executors import check_executor, default_workers, execute, threads_for
+from scaling.executors import check_executor, execute
+from scaling.family import ModelFamily, width_family
 from scaling.model import GPTConfig
 from scaling.params import count_params
+from scaling.scheduling import concurrency, longest_first, sweep_workers, threads_for
 from scaling.store import RunStore
 from scaling.run import ENGINE_VERSION, Run
 from scaling.train import TrainSettings, validate
 
-__all__ = ["Job", "RunStore", "SweepError", "SweepResult", "add_sweep_arguments", "heads_for", "job_keys",
-           "make_jobs", "run_key", "run_sweep", "run_sweep_command", "sweep", "threads_for",
-           "width_config"]
-
-HEAD_DIM = 16  # width dial: heads at least 16 wide, as many as divide d_model (see heads_for)
+__all__ = ["Job", "RunStore", "SweepError", "SweepResult", "add_sweep_arguments", "job_keys",
+           "make_jobs", "run_key", "run_sweep", "run_sweep_command", "sweep", "threads_for"]
 
 
 class SweepError(RuntimeError):
@@ -75,36 +74,26 @@ def run_key(job: Job, fingerprint: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def heads_for(d_model: int) -> int:
-    """The most heads that divide d_model with each head at least 16 wide (1 below d = 32).
-
-    d_model // 16 when 16 divides d_model (64 -> 4, 48 -> 3); otherwise the largest divisor
-    under it (56 -> 2 heads of 28), so every positive width is a valid config.
-    """
-    return max(h for h in range(1, max(1, d_model // HEAD_DIM) + 1) if d_model % h == 0)
-
-
-def width_config(d_model: int, n_layer: int, n_ctx: int, vocab_size: int, **kw) -> GPTConfig:
-    """The sweep's size dial: width d_model, n_head = heads_for(d_model), d_ff = 4·d_model."""
-    if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model <= 0:
-        raise ValueError(f"'d_model' must be a positive integer (got d_model={d_model!r})")
-    return GPTConfig(n_layer=n_layer, d_model=d_model, n_head=heads_for(d_model),
-                     n_ctx=n_ctx, vocab_size=vocab_size, d_ff=4 * d_model, **kw)
-
-
-def make_jobs(source_spec: str, sizes: Iterable[int], *, n_layer: int, n_ctx: int, vocab_size: int,
-              tokens: Iterable[int] = (), flops: Iterable[float] = (), seeds: Iterable[int] = (0,),
-              **settings: Any) -> list[Job]:
+def make_jobs(source_spec: str, sizes: Iterable[int], *, n_layer: int | None = None, n_ctx: int,
+              vocab_size: int, tokens: Iterable[int] = (), flops: Iterable[float] = (),
+              seeds: Iterable[int] = (0,), family: ModelFamily | None = None, **settings: Any) -> list[Job]:
     """The grid sizes × budgets × seeds; budgets in tokens, or in FLOPs C (D = C / 6N_total).
 
+    Sizes are dial values of `family`; without one, widths d_model of
+    `width_family(n_layer)`, the claims' own size dial (heads about 16 wide, d_ff = 4·d_model).
     6N with total parameters is Chinchilla's convention (Hoffmann et al. 2022, §3, C ≈ 6ND).
     """
     tokens, flops, seeds = list(tokens), list(flops), list(seeds)
     if bool(tokens) == bool(flops):
         raise ValueError(f"give token budgets or FLOP budgets, exactly one (got tokens={tokens}, flops={flops})")
+    if (family is None) == (n_layer is None):
+        raise ValueError(f"give n_layer or family, exactly one (got n_layer={n_layer!r}, family={family!r})")
+    family = width_family(n_layer=n_layer) if family is None else family
     jobs = []
     for d in sizes:
-        cfg = width_config(d, n_layer, n_ctx, vocab_size)
+        if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
+            raise ValueError(f"'sizes' must hold positive integers (got {d!r})")
+        cfg = family.config(d, n_ctx=n_ctx, vocab_size=vocab_size)
         n = count_params(cfg).total
         budgets = tokens or [int(c // (6 * n)) for c in flops]
         for i, t in enumerate(budgets):
@@ -141,10 +130,8 @@ def sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None
           executor: str = "local", progress: bool = False) -> SweepResult:
     """`run_sweep`, also telling which runs were reused (for the CLI's summary)."""
     check_executor(executor)
-    workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"'workers' must be a positive integer (got workers={workers!r})")
     jobs = list(jobs)
+    workers = sweep_workers(workers, [j.settings.device for j in jobs if isinstance(j, Job)])
     keys, sources = _plan(jobs)
     own_store = not isinstance(store, RunStore)
     store = RunStore(store) if own_store else store
@@ -155,9 +142,10 @@ def sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None
             if found is not None:
                 runs[k] = found
         reused = frozenset(runs)
-        todo = [k for k in dict.fromkeys(keys) if k not in runs]  # each distinct run once
         job_of = dict(zip(keys, jobs))
-        concurrent = _concurrency(executor, workers, len(todo))
+        todo = [k for k in dict.fromkeys(keys) if k not in runs]  # each distinct run once
+        todo = [todo[i] for i in longest_first([job_of[k] for k in todo])]
+        concurrent = concurrency(executor, workers, len(todo))
         payloads = [job_of[k].payload(sources[job_of[k].source_spec].fingerprint, concurrent)
                     for k in todo]
         errors = []
@@ -217,12 +205,6 @@ def run_sweep_command(args) -> int:
     from scaling.sweep_cli import run_command
 
     return run_command(args)
-
-
-def _concurrency(executor: str, workers: int, n_runs: int) -> int | None:
-    if executor.startswith("dask://"):
-        return None  # each remote worker decides from its own task slots
-    return max(1, min(workers, n_runs))
 
 
 def _describe(job: Job) -> str:

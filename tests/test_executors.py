@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scaling.executors import check_executor, threads_for
+from scaling.executors import check_executor
+from scaling.scheduling import threads_for
 from scaling.store import RunStore
-from scaling.sweep import run_sweep, width_config
+from scaling.family import width_family
+from scaling.sweep import run_sweep
 from sweep_fixtures import corpus_jobs, write_corpus
 
 
@@ -20,8 +22,8 @@ def corpus(tmp_path_factory) -> str:
 
 def test_threads_rule():
     """Tiny models get one thread; a big model alone gets every core, shared when runs run together."""
-    tiny = width_config(32, 2, 64, 256)
-    big = width_config(512, 8, 256, 256)
+    tiny = width_family(n_layer=2).config(32, n_ctx=64, vocab_size=256)
+    big = width_family(n_layer=8).config(512, n_ctx=256, vocab_size=256)
     assert threads_for(tiny, 32, concurrent_runs=1, cores=16) == 1
     assert threads_for(big, 32, concurrent_runs=1, cores=16) == 16
     assert threads_for(big, 32, concurrent_runs=4, cores=16) == 4

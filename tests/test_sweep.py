@@ -4,6 +4,7 @@ a sweep killed with SIGKILL."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import signal
 import sqlite3
@@ -14,29 +15,30 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import scaling.sweep as sweep_mod
 from scaling.model import GPTConfig
 from scaling.params import count_params
 from scaling.store import RunStore
+from scaling.family import width_family
 from scaling.sweep import (
-    HEAD_DIM,
     Job,
     SweepError,
-    heads_for,
     job_keys,
     make_jobs,
     run_key,
     run_sweep,
     sweep,
-    width_config,
 )
 from scaling.train import TrainSettings
 from sweep_fixtures import N_CTX, TINY, fake_make_source, tiny_jobs, write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def width_config(d_model: int, n_layer: int, n_ctx: int, vocab_size: int) -> GPTConfig:
+    """The config of `scaling sweep --sizes d_model --n-layer n_layer`: the width family's."""
+    return width_family(n_layer=n_layer).config(d_model, n_ctx=n_ctx, vocab_size=vocab_size)
 
 
 @pytest.fixture
@@ -85,25 +87,31 @@ def test_run_key_includes_engine_version(monkeypatch):
     assert run_key(job, "fp") != before
 
 
-def test_width_config_rule():
-    """Width dial: d_ff = 4·d and 16-wide heads where 16 divides d; a non-positive width names d_model."""
-    assert width_config(8, 2, 32, 16) == GPTConfig(2, 8, 1, 32, 16, d_ff=32)
-    assert width_config(64, 2, 32, 16).n_head == 4
-    with pytest.raises(ValueError, match=r"d_model=0"):
-        width_config(0, 2, 32, 16)
-    with pytest.raises(ValueError, match=r"n_layer=0"):
-        width_config(16, 0, 32, 16)
+# sha256 of the concatenated run keys of make_jobs("synthetic", [8, 32, 56, 200], n_layer=2,
+# n_ctx=64, vocab_size=256, tokens=[300_000], seeds=[0, 1], batch_size=32) at fingerprint "fp",
+# computed by the engine before `scaling sweep` took its sizes from ModelFamily: a run stored
+# by either is found by the other.
+SWEEP_KEYS_DIGEST = "16697a465684ac3960358e410fc48129ac7a296b9142a0dbd4f7edec89192844"
 
 
-@settings(max_examples=200, deadline=None)
-@given(d=st.integers(1, 4096))
-def test_heads_rule_gives_a_valid_config_for_every_width(d):
-    """heads_for(d) divides d, keeps heads >= 16 wide when d >= 16, and is d // 16 when 16 divides d."""
-    h = heads_for(d)
-    assert d % h == 0 and h >= 1
-    assert d // h >= min(d, HEAD_DIM)
-    if d % HEAD_DIM == 0:
-        assert h == d // HEAD_DIM
+def test_sweep_sizes_are_the_width_family_and_keep_their_run_keys():
+    """`make_jobs` sizes are width_family dials, and the run keys they give are the ones stored before."""
+    jobs = make_jobs("synthetic", [8, 32, 56, 200], n_layer=2, n_ctx=64, vocab_size=256, tokens=[300_000],
+                     seeds=[0, 1], batch_size=32)
+    assert [j.config for j in jobs[::2]] == [width_config(d, 2, 64, 256) for d in (8, 32, 56, 200)]
+    digest = hashlib.sha256("".join(run_key(j, "fp") for j in jobs).encode()).hexdigest()
+    assert digest == SWEEP_KEYS_DIGEST
+
+
+def test_make_jobs_takes_any_family():
+    """A family's dial values are the sizes; n_layer and family together, or a bad size, name the value."""
+    family = width_family(n_layer=3, head_dim=8)
+    jobs = make_jobs("synthetic", [16], family=family, n_ctx=32, vocab_size=64, tokens=[4096])
+    assert jobs[0].config == family.config(16, n_ctx=32, vocab_size=64)
+    with pytest.raises(ValueError, match="n_layer=2"):
+        make_jobs("synthetic", [16], n_layer=2, family=family, n_ctx=32, vocab_size=64, tokens=[4096])
+    with pytest.raises(ValueError, match="got 0"):
+        make_jobs("synthetic", [0], n_layer=2, n_ctx=32, vocab_size=64, tokens=[4096])
 
 
 def test_make_jobs_builds_the_grid():
