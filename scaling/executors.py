@@ -8,15 +8,14 @@ scheduling policy's (`scaling.scheduling`).
 
 Local workers start once per process: the pool outlives a sweep, so a pytest session or a
 `scaling sweep` pays for importing torch once, not once per grid. Workers are forked from
-a forkserver that has imported torch and the trainer (but run nothing), so a new worker
-costs a fork, not an interpreter start and a torch import.
+a forkserver that has imported torch and the trainer (`scaling.scheduling.worker_context`),
+so a new worker costs a fork, not an interpreter start and a torch import.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 
 from scaling.model import GPTConfig
-from scaling.scheduling import available_cores, default_workers, threads_for  # noqa: F401 (re-exported)
+from scaling.scheduling import available_cores, default_workers, threads_for, worker_context  # noqa: F401 (re-exported)
 from scaling.train import TrainSettings, train
 
 EXECUTORS = ("inline", "local", "dask-local", "dask://HOST:PORT")
@@ -166,12 +165,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     if _POOL is not None and (_POOL_WORKERS != workers or getattr(_POOL, "_broken", False)):
         shutdown_workers()
     if _POOL is None:
-        # forkserver, not fork: forking this process after torch has started its OpenMP
-        # threads can hang the child; the server imports torch and the trainer once and
-        # runs no torch op, so every fork from it is clean and cheap.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["scaling.executors"])
-        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
                                     initializer=_exit_with_parent, initargs=(os.getpid(),))
         _POOL_WORKERS = workers
     return _POOL

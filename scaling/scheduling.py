@@ -8,15 +8,18 @@ Every sweep uses it, the claims' grids and `scaling sweep` alike:
   matmuls are too small to split) and loses a lot when cores are busy, so small runs get
   one thread each and as many workers as cores; a large model alone gets every core;
 - order (`longest_first`): the most expensive runs start first (Graham's LPT rule,
-  Graham 1969), so that no core sits idle at the end of a grid while one long run finishes.
+  Graham 1969), so that no core sits idle at the end of a grid while one long run finishes;
+- start (`start_worker_server`): local workers fork from one server process that imports
+  torch and the trainer once. This module does not import torch, so a command line can
+  start that server first and let it import torch while its own process does the same.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.forkserver
 import os
 from collections.abc import Sequence
-
-from scaling.params import count_params
 
 # Below this many training FLOPs per step (6·N·batch·n_ctx; ~0.4M params at batch 32×64) a
 # run stays on one thread: on a 2-core EPYC a second thread gave a 30k-100k model at most
@@ -46,6 +49,8 @@ def default_workers(device: str = "cpu") -> int:
 
 def threads_for(config, batch_size: int, concurrent_runs: int, cores: int | None = None) -> int:
     """torch threads for one run of `config` when `concurrent_runs` runs share `cores` cores."""
+    from scaling.params import count_params  # deferred: params imports torch (see module doc)
+
     cores = available_cores() if cores is None else cores
     flops_per_step = 6 * count_params(config).total * batch_size * config.n_ctx
     if flops_per_step < THREADED_FLOPS_PER_STEP:
@@ -55,6 +60,8 @@ def threads_for(config, batch_size: int, concurrent_runs: int, cores: int | None
 
 def run_cost(config, settings) -> float:
     """Rough seconds of a run on one CPU thread: per-step overhead plus FLOPs."""
+    from scaling.params import count_params  # deferred: params imports torch (see module doc)
+
     per_step = settings.batch_size * config.n_ctx
     steps = settings.tokens // per_step
     return steps * (STEP_OVERHEAD_S + 6.0 * count_params(config).total * per_step / SUSTAINED_FLOPS)
@@ -79,3 +86,29 @@ def sweep_workers(workers: int | None, devices: Sequence[str]) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"'workers' must be a positive integer (got workers={workers!r})")
     return workers
+
+
+# What every worker imports: torch and the trainer, and torch._dynamo (with sympy), which
+# FlopCounterMode imports on a run's first FLOP count (measured: 1.7-2.4 s per process).
+WORKER_PRELOAD = ["scaling.executors", "torch._dynamo"]
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The start method of local workers: a forkserver preloaded with `WORKER_PRELOAD`.
+
+    Not fork: forking a process after torch has started its OpenMP threads can hang the
+    child. The server imports torch and the trainer once and runs no torch op, so every
+    fork from it is clean, and costs milliseconds instead of an interpreter and a torch import.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(WORKER_PRELOAD)
+    return ctx
+
+
+def start_worker_server() -> None:
+    """Start the local workers' server now, without waiting for it (idempotent).
+
+    `scaling sweep` calls it before importing torch itself, so the two imports overlap.
+    """
+    worker_context()
+    multiprocessing.forkserver.ensure_running()

@@ -47,6 +47,16 @@ def test_same_seed_gives_identical_losses(source, run):
     assert again.curve == run.curve
 
 
+def test_flop_count_is_reused_per_config_and_equals_a_fresh_count(source, run, monkeypatch):
+    """The FlopCounterMode count is made once per config per process; a fresh count gives the same FLOPs."""
+    assert (CFG, "cpu") in train_mod._MEASURED_PER_TOKEN
+    monkeypatch.setattr(train_mod, "_MEASURED_PER_TOKEN", {})
+    fresh = train(CFG, source, SMALL)
+    assert fresh.flops == run.flops
+    monkeypatch.setattr(train_mod, "measure_training_flops", lambda *a: pytest.fail("counted again"))
+    assert train(CFG, source, SMALL).flops == run.flops
+
+
 def test_other_seed_gives_other_losses(source, run):
     """A different seed changes the initialization and the data order, hence the losses."""
     other = train(CFG, source, TrainSettings(**{**SMALL.to_dict(), "seed": 1}))
