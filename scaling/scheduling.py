@@ -108,7 +108,8 @@ def worker_context() -> multiprocessing.context.BaseContext:
 def start_worker_server() -> None:
     """Start the local workers' server now, without waiting for it (idempotent).
 
-    `scaling sweep` calls it before importing torch itself, so the two imports overlap.
+    A command line that calls it before importing torch itself (`scaling.sweep` does) has
+    the server's import and its own run side by side on two cores; the pool starts it anyway.
     """
     worker_context()
     multiprocessing.forkserver.ensure_running()

@@ -110,7 +110,8 @@ def run_sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | 
     """Every job's `Run`, in job order: from the store when finished before, else trained.
 
     Everything is checked (sources, configs against sources, budgets) before anything
-    trains. Each new result is written to the store the moment it arrives, so a sweep
+    trains. Workers (None: the policy's default for the jobs' device), threads and order
+    (longest first) are `scaling.scheduling`'s. Each new result is written to the store the moment it arrives, so a sweep
     killed at any point loses no finished run. Runs that raise do not stop the others;
     a `SweepError` naming them is raised at the end.
     """
