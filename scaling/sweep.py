@@ -88,11 +88,12 @@ def make_jobs(source_spec: str, sizes: Iterable[int], *, n_layer: int | None = N
         raise ValueError(f"give token budgets or FLOP budgets, exactly one (got tokens={tokens}, flops={flops})")
     if (family is None) == (n_layer is None):
         raise ValueError(f"give n_layer or family, exactly one (got n_layer={n_layer!r}, family={family!r})")
+    dial = "d_model" if family is None else "dial"  # what a size is, for the error message
     family = width_family(n_layer=n_layer) if family is None else family
     jobs = []
     for d in sizes:
         if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
-            raise ValueError(f"'sizes' must hold positive integers (got {d!r})")
+            raise ValueError(f"'{dial}' must be a positive integer (got {dial}={d!r})")
         cfg = family.config(d, n_ctx=n_ctx, vocab_size=vocab_size)
         n = count_params(cfg).total
         budgets = tokens or [int(c // (6 * n)) for c in flops]

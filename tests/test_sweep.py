@@ -110,7 +110,7 @@ def test_make_jobs_takes_any_family():
     assert jobs[0].config == family.config(16, n_ctx=32, vocab_size=64)
     with pytest.raises(ValueError, match="n_layer=2"):
         make_jobs("synthetic", [16], n_layer=2, family=family, n_ctx=32, vocab_size=64, tokens=[4096])
-    with pytest.raises(ValueError, match="got 0"):
+    with pytest.raises(ValueError, match="d_model=0"):
         make_jobs("synthetic", [0], n_layer=2, n_ctx=32, vocab_size=64, tokens=[4096])
 
 
