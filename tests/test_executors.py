@@ -64,7 +64,7 @@ def _same_numbers(a, b):
 
 
 def test_local_workers_match_inline(corpus, inline_runs, tmp_path):
-    """Two spawned worker processes produce the same losses as training in this process."""
+    """Two local worker processes (forked from the worker server) produce the same losses as training in this process."""
     runs = run_sweep(corpus_jobs(corpus), tmp_path / "runs.sqlite", workers=2, executor="local")
     assert _same_numbers(runs, inline_runs)
     assert all(r.threads == 1 for r in runs)
