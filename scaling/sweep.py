@@ -27,8 +27,8 @@ from scaling.store import RunStore
 from scaling.run import ENGINE_VERSION, Run
 from scaling.train import TrainSettings, validate
 
-__all__ = ["Job", "RunStore", "SweepError", "SweepResult", "add_sweep_arguments", "job_keys",
-           "make_jobs", "run_key", "run_sweep", "run_sweep_command", "sweep", "threads_for"]
+__all__ = ["Job", "RunStore", "SweepError", "SweepResult", "job_keys",
+           "make_jobs", "run_key", "run_sweep", "sweep", "threads_for"]
 
 
 class SweepError(RuntimeError):
@@ -193,20 +193,6 @@ def _plan(jobs: list[Job]) -> tuple[list[str], dict[str, Any]]:
             raise ValueError(f"{e} [in job {_describe(job)}]") from e
         keys.append(run_key(job, source.fingerprint))
     return keys, sources
-
-
-def add_sweep_arguments(parser) -> None:
-    """Add `scaling sweep`'s options to an argparse parser (see `scaling.sweep_cli`)."""
-    from scaling.sweep_cli import add_arguments
-
-    add_arguments(parser)
-
-
-def run_sweep_command(args) -> int:
-    """Run `scaling sweep` from parsed arguments; returns the exit status."""
-    from scaling.sweep_cli import run_command
-
-    return run_command(args)
 
 
 def _describe(job: Job) -> str:

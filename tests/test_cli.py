@@ -85,7 +85,7 @@ def test_flops_raw_params(capsys):
     (["params", "--preset", "gpt2", "--n-layer", "1.5"], ["--n-layer", "whole number"]),
     (["params", "--n-layer", "2"], ["missing --d-model"]),
     (["flops", "--preset", "gpt2", "--tokens", "lots"], ["--tokens", "'lots'"]),
-    (["flops", "--preset", "gpt2", "--tokens", "-5"], ["--tokens", "positive"]),
+    (["flops", "--preset", "gpt2", "--tokens", "-5"], ["--tokens", "> 0", "'-5'"]),
     (["flops", "--params", "1e9", "--preset", "gpt2"], ["either --params or a model config"]),
     (["params", "--preset", "gpt5"], ["--preset", "gpt5"]),
     ([], ["COMMAND"]),

@@ -7,10 +7,10 @@ their released `porian2024_isoflop.csv`) and prints the minima and a with its in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from scaling.cli_laws import InputError, _need_rows, column, find_column
+from scaling.cli.runs import InputError, need_rows, column, find_column
+from scaling.cli.text import print_json, table
 from scaling.isoflop import fit_local_isoflop, summary
 
 
@@ -50,19 +50,17 @@ def fit(args, path: Path, header: list[str], rows) -> int:
     loss_col = find_column(path, header, "loss", args.loss)
     noise_col = "loss_noise_std" if args.noise_std is None and "loss_noise_std" in header else None
     noise = column(path, rows, noise_col) if noise_col else (args.noise_std or 0.0)
-    _need_rows(path, rows, 6)
+    need_rows(path, rows, 6)
     result = fit_local_isoflop(column(path, rows, c_col), column(path, rows, n_col), column(path, rows, loss_col),
                             noise_std=noise, bootstrap=args.bootstrap, level=args.level, seed=args.seed)
     used = {"C": c_col, "N": n_col, "loss": loss_col, "noise": noise_col or f"{args.noise_std or 0.0:g}"}
     out = {"runs": str(path), "law": "isoflop", "where": args.where or [], "columns": used, **summary(result)}
     if args.json:
-        print(json.dumps(out, indent=2))
+        print_json(out)
         return 0
-    from scaling.cli import _table
-
     print(f"{len(rows)} runs from {path} ({', '.join(f'{k} = {v!r}' for k, v in used.items())}"
           f"{'; where ' + ', '.join(args.where) if args.where else ''})")
-    print(_table([("C (FLOPs)", "N*", "loss at N*", "models")]
+    print(table([("C (FLOPs)", "N*", "loss at N*", "models")]
                  + [(f"{m['C']:.4g}", f"{m['N_opt']:.4g}", f"{m['loss']:.4f}", str(m["n_points"])) for m in out["minima"]],
                  right={0, 1, 2, 3}))
     iv = out["interval"]

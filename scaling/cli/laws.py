@@ -11,21 +11,20 @@ takes and `fit --save-law` writes:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
-# CSV column aliases (compared after lower-casing and turning spaces and dashes into '_');
-# 'model_size' and 'training_flop' are the headers of Epoch's Chinchilla Fig. 4 extraction.
-ALIASES = {
-    "N": ("n", "params", "n_params", "parameters", "model_size"),
-    "D": ("d", "tokens", "n_tokens", "training_tokens"),
-    "C": ("c", "compute", "flops", "training_flop", "training_flops"),
-    "loss": ("loss", "l", "eval_loss", "val_loss"),
-}
+import numpy as np
+
+from scaling import laws
+from scaling.cli import isoflop
+from scaling.cli.runs import ALIASES, InputError, need_rows, column, find_column, read_runs
+from scaling.cli.text import human, integer, positive, print_json, table
+from scaling.fit import FitError, fit_chinchilla, fit_power_law
+from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+from scaling.optimal import allocation_exponents, compute_optimal
 
 FIT_HELP = """\
 RUNS.csv: one row per training run, a header row naming the columns (others are ignored):
@@ -57,15 +56,9 @@ LAW_FIELDS = {"chinchilla": ("E", "A", "B", "alpha", "beta"),
               "kaplan": ("alpha_N", "alpha_D", "N_c", "D_c")}
 
 
-class InputError(ValueError):
-    """Bad user input (a file, a column, a value); the message is the whole story."""
-
-
 # --- laws by name or file ----------------------------------------------------------------------
 
 def named_laws() -> dict[str, tuple[Any, str]]:
-    from scaling import laws
-
     return {
         "kaplan": (laws.KAPLAN_2020, "Kaplan et al. 2020, eq. 1.5 (Table 2)"),
         "chinchilla": (laws.CHINCHILLA_2022, "Hoffmann et al. 2022, eq. 10 (as printed)"),
@@ -76,14 +69,12 @@ def named_laws() -> dict[str, tuple[Any, str]]:
 
 def load_law(spec: str) -> tuple[Any, str]:
     """A law by name (see LAWS_HELP) or from a JSON file; InputError names what is wrong."""
-    from scaling.laws import ChinchillaLaw, KaplanLaw
-
-    laws = named_laws()
-    if spec in laws:
-        return laws[spec]
+    named = named_laws()
+    if spec in named:
+        return named[spec]
     path = Path(spec)
     if not path.exists():
-        raise InputError(f"--law {spec!r} is neither {', '.join(laws)} nor an existing file")
+        raise InputError(f"--law {spec!r} is neither {', '.join(named)} nor an existing file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -110,8 +101,6 @@ def load_law(spec: str) -> tuple[Any, str]:
 
 
 def law_formula(law) -> str:
-    from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
-
     if isinstance(law, ChinchillaLaw):
         return f"L = {law.E:.4g} + {law.A:.4g}/N^{law.alpha:.4g} + {law.B:.4g}/D^{law.beta:.4g}"
     if isinstance(law, KaplanLaw):
@@ -126,8 +115,7 @@ def law_formula(law) -> str:
 
 def cmd_allocate(args: argparse.Namespace) -> int:
     """N_opt, D_opt, tokens per parameter and expected loss at each budget under a law."""
-    from scaling.flops import pf_days
-    from scaling.optimal import allocation_exponents, compute_optimal
+    from scaling.flops import pf_days  # scaling.flops imports torch: deferred
 
     law, source = load_law(args.law)
     rows = []
@@ -137,18 +125,15 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         rows.append({"compute": C, "pf_days": pf_days(C), "N_opt": N, "D_opt": D,
                      "tokens_per_param": D / N, "loss": float(law.predict(N, D)), "a": a, "b": b})
     if args.json:
-        print(json.dumps({"law": args.law, "source": source, "formula": law_formula(law),
-                          "allocations": rows}, indent=2))
+        print_json({"law": args.law, "source": source, "formula": law_formula(law), "allocations": rows})
         return 0
-    from scaling.cli import _human, _table
-
     print(f"{source}: {law_formula(law)}")
-    table = [("C (FLOPs)", "PF-days", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss")]
+    out = [("C (FLOPs)", "PF-days", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss")]
     for r in rows:
-        table.append((f"{r['compute']:.4g}", f"{r['pf_days']:.4g}",
-                      f"{r['N_opt']:.4g} ({_human(r['N_opt'])})", f"{r['D_opt']:.4g} ({_human(r['D_opt'])})",
-                      f"{r['tokens_per_param']:.3g}", f"{r['loss']:.4f}"))
-    print(_table(table, right={0, 1, 2, 3, 4, 5}))
+        out.append((f"{r['compute']:.4g}", f"{r['pf_days']:.4g}",
+                   f"{r['N_opt']:.4g} ({human(r['N_opt'])})", f"{r['D_opt']:.4g} ({human(r['D_opt'])})",
+                   f"{r['tokens_per_param']:.3g}", f"{r['loss']:.4f}"))
+    print(table(out, right={0, 1, 2, 3, 4, 5}))
     local = "" if len({round(r["a"], 6) for r in rows}) == 1 else " (local, at the first budget)"
     print(f"N_opt ∝ C^{rows[0]['a']:.3f}, D_opt ∝ C^{rows[0]['b']:.3f}{local}; loss in nats/token")
     return 0
@@ -156,68 +141,12 @@ def cmd_allocate(args: argparse.Namespace) -> int:
 
 # --- fit -------------------------------------------------------------------------------------
 
-def _key(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def read_runs(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """(header, rows) of a CSV; InputError for a missing, empty or header-less file."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = [r for r in reader if any((v or "").strip() for v in r.values())]
-            header = list(reader.fieldnames or [])
-    except FileNotFoundError:
-        raise InputError(f"runs file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise InputError(f"cannot read runs file {path}: {' '.join(str(e).split())}") from None
-    if not header:
-        raise InputError(f"runs file {path} is empty (expected a header row naming the columns)")
-    return header, rows
-
-
-def find_column(path: Path, header: list[str], what: str, explicit: str | None = None,
-                required: bool = True) -> str | None:
-    """The header name holding `what` (N, D, C, loss), by alias or as given by `explicit`."""
-    keys = {_key(h): h for h in header if h}
-    wanted = (_key(explicit),) if explicit else ALIASES[what]
-    for alias in wanted:
-        if alias in keys:
-            return keys[alias]
-    if not required:
-        return None
-    names = f"{explicit!r}" if explicit else f"one of {', '.join(ALIASES[what])}"
-    raise InputError(f"runs file {path} has no column {names} for {what} "
-                     f"(found: {', '.join(h for h in header if h)})")
-
-
-def column(path: Path, rows: list[dict[str, str]], name: str):
-    import numpy as np
-
-    out = []
-    for i, r in enumerate(rows, start=2):  # line 1 is the header
-        i = getattr(r, "line", i)  # rows kept by --where know their own line
-        text = (r.get(name) or "").strip()
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(f"runs file {path}, line {i}, column {name!r}: could not parse "
-                             f"{text!r} as a number") from None
-        if not (math.isfinite(value) and value > 0):
-            raise InputError(f"runs file {path}, line {i}, column {name!r}: must be a positive "
-                             f"number (got {text})")
-        out.append(value)
-    return np.array(out)
-
-
 def _fmt(x: float) -> str:
     return f"{x:.4g}" if math.isfinite(x) else str(x)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a power law or Chinchilla's L(N, D) to a runs CSV; parameters, intervals, a plot."""
-    from scaling.fit import FitError
-
     try:
         return _fit(args)
     except FitError as e:
@@ -225,21 +154,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from scaling.fit import fit_chinchilla, fit_power_law
-
     path = Path(args.runs)
     header, rows = read_runs(path)
-    if args.where or args.law == "isoflop":  # scaling.cli_isoflop: row filter, IsoFLOP fit
-        from scaling import cli_isoflop
-
-        rows = cli_isoflop.where(path, header, rows, args.where or [])
+    if args.where or args.law == "isoflop":  # scaling.cli.isoflop: row filter, IsoFLOP fit
+        rows = isoflop.where(path, header, rows, args.where or [])
         if args.law == "isoflop":
-            return cli_isoflop.fit(args, path, header, rows)
+            return isoflop.fit(args, path, header, rows)
     loss_col = find_column(path, header, "loss", args.loss)
     if args.law == "power":
         x_col = find_column(path, header, "N", args.x)
         x, L = column(path, rows, x_col), column(path, rows, loss_col)
-        _need_rows(path, rows, 3 if args.irreducible else 2)
+        need_rows(path, rows, 3 if args.irreducible else 2)
         result = fit_power_law(x, L, args.irreducible, bootstrap=args.bootstrap, level=args.level,
                                seed=args.seed)
         inputs, used = {"x": x}, {"x": x_col, "loss": loss_col}
@@ -254,7 +179,7 @@ def _fit(args: argparse.Namespace) -> int:
                              f"or for C (one of {', '.join(ALIASES['C'])}) (found: {', '.join(header)})")
         N, L = column(path, rows, n_col), column(path, rows, loss_col)
         D = column(path, rows, d_col) if d_col else column(path, rows, c_col) / (6 * N)
-        _need_rows(path, rows, 5)
+        need_rows(path, rows, 5)
         result = fit_chinchilla(N, D, L, bootstrap=args.bootstrap, level=args.level, seed=args.seed)
         inputs = {"N": N, "D": D}
         used = {"N": n_col, ("D" if d_col else "C (D = C/6N)"): d_col or c_col, "loss": loss_col}
@@ -266,14 +191,7 @@ def _fit(args: argparse.Namespace) -> int:
     return _print_fit(args, path, result, used, plot)
 
 
-def _need_rows(path: Path, rows: list, k: int) -> None:
-    if len(rows) < k:
-        raise InputError(f"runs file {path} has {len(rows)} data rows; the fit needs at least {k}")
-
-
 def _save_law(law, target: Path, runs: Path) -> None:
-    from scaling.laws import ChinchillaLaw, PowerLaw
-
     if isinstance(law, ChinchillaLaw):
         data = {"form": "chinchilla", **{k: getattr(law, k) for k in LAW_FIELDS["chinchilla"]}}
     elif isinstance(law, PowerLaw):
@@ -289,26 +207,24 @@ def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
                                         "se": result.intervals[k].se} if k in result.intervals else {})}
                 for k, v in result.params.items()}
     if args.json:
-        print(json.dumps({"runs": str(path), "law": args.law, "columns": used,
+        print_json({"runs": str(path), "law": args.law, "columns": used,
                           "formula": law_formula(result.law), "params": rows_out,
                           "level": args.level, "bootstrap": args.bootstrap, "n_points": result.n_points,
                           "r2_log": result.r2_log, "rmse_log": result.rmse_log,
                           "status": list(result.status), "messages": list(result.messages),
-                          "plot": None if plot is None else str(plot)}, indent=2))
+                          "plot": None if plot is None else str(plot)})
         return 0
-    from scaling.cli import _table
-
     cols = ", ".join(f"{k} = {v!r}" for k, v in used.items())
     print(f"{result.n_points} runs from {path} ({cols})")
     print(law_formula(result.law))
     head = ("parameter", "estimate") + ((f"{level} interval", "std. error") if result.intervals else ())
-    table = [head]
+    out = [head]
     for k, r in rows_out.items():
         row = (k, _fmt(r["estimate"]))
         if result.intervals:
             row += ((f"[{_fmt(r['low'])}, {_fmt(r['high'])}]", _fmt(r["se"])) if "low" in r else ("", ""))
-        table.append(row)
-    print(_table(table, right={1, 3}))
+        out.append(row)
+    print(table(out, right={1, 3}))
     boot = f"{args.bootstrap} bootstrap resamples" if args.bootstrap else "no bootstrap (--bootstrap N for intervals)"
     print(f"R² (log L) {result.r2_log:.4f}, RMSE (log L) {result.rmse_log:.4g}; {boot}")
     for m in result.messages:
@@ -321,11 +237,10 @@ def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
 
 
 def _plot(result, inputs: dict, L, path: Path, law: str, used: dict) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib is heavy: deferred to the one command that plots
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, (ax, rx) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
     if law == "power":
@@ -361,16 +276,16 @@ def _plot(result, inputs: dict, L, path: Path, law: str, used: dict) -> None:
         plt.close(fig)
 
 
-def add_fit_arguments(p: argparse.ArgumentParser, positive, integer) -> None:
+def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", metavar="RUNS.csv", help="the runs, one per row (columns above)")
     p.add_argument("--law", choices=("power", "chinchilla", "isoflop"), required=True, help="the law to fit")
     p.add_argument("--x", metavar="COLUMN", help="power: the column loss falls with (default: N)")
     p.add_argument("--loss", metavar="COLUMN", help="the loss column (default: loss)")
     p.add_argument("--no-irreducible", dest="irreducible", action="store_false",
                    help="power: no irreducible term (E = 0)")
-    p.add_argument("--bootstrap", type=integer, default=200, help="resamples for intervals (default 200; 0: none)")
+    p.add_argument("--bootstrap", type=integer(0), default=200, help="resamples for intervals (default 200; 0: none)")
     p.add_argument("--level", type=positive, default=0.95, help="interval level (default 0.95)")
-    p.add_argument("--seed", type=integer, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=integer(), default=0, help="bootstrap seed (default 0)")
     p.add_argument("--plot", metavar="PATH", help="where to write the PNG (default: RUNS.<law>-fit.png here)")
     p.add_argument("--no-plot", action="store_true", help="write no plot")
     p.add_argument("--save-law", metavar="FILE", help="write the fitted law as JSON (for allocate --law FILE)")
@@ -381,7 +296,7 @@ def add_fit_arguments(p: argparse.ArgumentParser, positive, integer) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def add_allocate_arguments(p: argparse.ArgumentParser, positive) -> None:
+def add_allocate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compute", type=positive, nargs="+", required=True, metavar="C",
                    help="training budget(s) in FLOPs, e.g. 1e21 5.76e23")
     p.add_argument("--law", required=True, help="kaplan | chinchilla | chinchilla-unrounded | epoch | FILE")

@@ -14,16 +14,17 @@ library refused or a file it could not read); `--json` prints machine-readable o
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import re
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-from scaling import cli_laws
+from scaling.cli import laws as cli_laws
+from scaling.cli.text import human, integer, positive, print_json, table
 
-# GPT-2 (Radford et al. 2019): tied head, biases, n_ctx 1024, vocab 50257 (PUBLISHED.md).
+WHOLE = integer(1)  # model dimensions: whole numbers >= 1, exact (never through a float)
+
+# GPT-2 (Radford et al. 2019): tied head, biases, n_ctx 1024, vocab 50257.
 PRESETS = {
     "gpt2": dict(n_layer=12, d_model=768, n_head=12),
     "gpt2-medium": dict(n_layer=24, d_model=1024, n_head=16),
@@ -32,9 +33,6 @@ PRESETS = {
 }
 GPT2_COMMON = dict(n_ctx=1024, vocab_size=50257, tie_embeddings=True)
 MODEL_FIELDS = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size")
-
-_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKMBGT]?)\s*$")
 
 
 class CLIError(Exception):
@@ -52,74 +50,25 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{self.prog}: error: {message} (see '{self.prog} --help')", 2)
 
 
-def number(text: str) -> float:
-    """A float from '1e21', '6.4e13', '1_000', or with a suffix: '300B', '1.4T', '70M', '5k'."""
-    m = _NUMBER.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(
-            f"could not parse {text!r} as a number (e.g. 1e21, 5.76e23, 70B, 1.4T)")
-    value = float(m.group(1).replace("_", "")) * _SUFFIX.get(m.group(2), 1.0)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def positive(text: str) -> float:
-    """`number`, and > 0."""
-    value = number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive (got {text!r})")
-    return value
-
-
-def integer(text: str) -> int:
-    """A whole number; '50_257' and '1e3' are accepted, '12.5' is not."""
-    try:
-        value = number(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"could not parse {text!r} as a whole number") from None
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})")
-    return int(value)
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _human(x: float) -> str:
-    """1.24e8 -> '124M', 1.4e12 -> '1.4T': the way papers quote sizes."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def _table(rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
-
-
 # --- model config (params, flops) ------------------------------------------------------------
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (GPTConfig); --preset fills them, explicit flags override")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="a GPT-2 size: n_ctx 1024, vocab 50257, tied embeddings")
-    g.add_argument("--n-layer", type=integer, help="transformer blocks")
-    g.add_argument("--d-model", type=integer, help="residual width")
-    g.add_argument("--n-head", type=integer, help="attention heads (must divide d_model)")
-    g.add_argument("--n-ctx", type=integer, help="context length")
-    g.add_argument("--vocab-size", type=integer, help="vocabulary size")
-    g.add_argument("--d-ff", type=integer, help="MLP width (default 4·d_model)")
+    g.add_argument("--n-layer", type=WHOLE, help="transformer blocks")
+    g.add_argument("--d-model", type=WHOLE, help="residual width")
+    g.add_argument("--n-head", type=WHOLE, help="attention heads (must divide d_model)")
+    g.add_argument("--n-ctx", type=WHOLE, help="context length")
+    g.add_argument("--vocab-size", type=WHOLE, help="vocabulary size")
+    g.add_argument("--d-ff", type=WHOLE, help="MLP width (default 4·d_model)")
     g.add_argument("--tie-embeddings", action="store_true", default=None,
                    help="share the token embedding with the output head (GPT-2)")
     g.add_argument("--no-bias", action="store_true", help="no biases in linear layers and norms")
 
 
 def _config(args: argparse.Namespace):
-    from scaling.model import GPTConfig
+    from scaling.model import GPTConfig  # imports torch: deferred to the commands that need it
 
     fields: dict[str, Any] = {}
     if args.preset:
@@ -142,32 +91,31 @@ def _config_line(cfg) -> str:
 
 def cmd_params(args: argparse.Namespace) -> int:
     """Parameter breakdown, total, embedding and non-embedding counts of a config."""
-    import dataclasses
-
-    from scaling.params import count_params
+    from scaling.params import count_params  # imports torch (via scaling.model): deferred
 
     cfg = _config(args)
     pc = count_params(cfg)
     conventions = {"total": pc.total, "embedding": pc.embedding, "non_embedding": pc.non_embedding,
                    "kaplan_exact": pc.kaplan_exact, "kaplan_12ld2": pc.kaplan_12ld2}
     if args.json:
-        _print_json({"config": dataclasses.asdict(cfg), **conventions, "breakdown": dict(pc.breakdown)})
+        print_json({"config": dataclasses.asdict(cfg), **conventions, "breakdown": dict(pc.breakdown)})
         return 0
     rows = [("component", "parameters", "share")]
     rows += [(k, f"{v:,}", f"{100 * v / pc.total:.1f}%") for k, v in pc.breakdown.items()]
     rows += [("", "", ""),
-             ("total", f"{pc.total:,}", _human(pc.total)),
-             ("embedding (wte + wpe + untied head)", f"{pc.embedding:,}", _human(pc.embedding)),
-             ("non-embedding (Kaplan N)", f"{pc.non_embedding:,}", _human(pc.non_embedding)),
-             ("Kaplan 2·d·L·(2·d_attn + d_ff)", f"{pc.kaplan_exact:,}", _human(pc.kaplan_exact)),
-             ("12·L·d²", f"{pc.kaplan_12ld2:,}", _human(pc.kaplan_12ld2))]
+             ("total", f"{pc.total:,}", human(pc.total)),
+             ("embedding (wte + wpe + untied head)", f"{pc.embedding:,}", human(pc.embedding)),
+             ("non-embedding (Kaplan N)", f"{pc.non_embedding:,}", human(pc.non_embedding)),
+             ("Kaplan 2·d·L·(2·d_attn + d_ff)", f"{pc.kaplan_exact:,}", human(pc.kaplan_exact)),
+             ("12·L·d²", f"{pc.kaplan_12ld2:,}", human(pc.kaplan_12ld2))]
     print(_config_line(cfg))
-    print(_table(rows, right={1, 2}))
+    print(table(rows, right={1, 2}))
     return 0
 
 
 def cmd_flops(args: argparse.Namespace) -> int:
     """Training FLOPs per token by each convention; with --tokens, total FLOPs and PF-days."""
+    # both import torch (via scaling.model): deferred to the commands that need it
     from scaling.flops import METHODS, pf_days, training_flops_per_token
     from scaling.params import count_params
 
@@ -187,8 +135,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
                   "pf_days": None if args.tokens is None else pf_days(f * args.tokens)}
               for m, f in per_token.items()}
     if args.json:
-        import dataclasses
-        _print_json({"config": None if cfg is None else dataclasses.asdict(cfg),
+        print_json({"config": None if cfg is None else dataclasses.asdict(cfg),
                      "params": args.params, "tokens": args.tokens, "methods": result})
         return 0
     print(_config_line(cfg) if cfg is not None else f"N = {args.params:,.0f} parameters")
@@ -201,8 +148,8 @@ def cmd_flops(args: argparse.Namespace) -> int:
             row += (f"{r['flops']:.4g}", f"{r['pf_days']:.4g}")
         rows.append(row)
     if args.tokens is not None:
-        print(f"D = {args.tokens:.4g} tokens ({_human(args.tokens)})")
-    print(_table(rows, right={1, 2, 3, 4}))
+        print(f"D = {args.tokens:.4g} tokens ({human(args.tokens)})")
+    print(table(rows, right={1, 2, 3, 4}))
     return 0
 
 
@@ -230,12 +177,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         written = write_views(directory, report)
     failed = bool(args.fail_on_regression and diff is not None and diff.regressions)
     if args.json:
-        _print_json({"summary": report.get("summary"), "tier": report.get("tier"),
-                     "claims": [{k: c.get(k) for k in ("id", "device", "title", "source", "verdict",
-                                                      "evidence", "headline")}
-                                for c in report["claims"]],
-                     "written": [str(p) for p in written],
-                     "comparison": None if diff is None else diff.to_dict()})
+        print_json({"summary": report.get("summary"), "tier": report.get("tier"),
+                    "claims": [{k: c.get(k) for k in ("id", "device", "title", "source", "verdict",
+                                                     "evidence", "headline")}
+                               for c in report["claims"]],
+                    "written": [str(p) for p in written],
+                    "comparison": None if diff is None else diff.to_dict()})
         return 1 if failed else 0
     print(summary_text(report))
     for p in written:
@@ -285,23 +232,23 @@ def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
                    help="one convention only (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("fit", _laws_command("cmd_fit"), "fit a power law or Chinchilla's L(N, D) to your runs (CSV)",
+    p = command("fit", cli_laws.cmd_fit, "fit a power law or Chinchilla's L(N, D) to your runs (CSV)",
                 epilog=cli_laws.FIT_HELP)
-    cli_laws.add_fit_arguments(p, positive, integer)
+    cli_laws.add_fit_arguments(p)
 
-    p = command("allocate", _laws_command("cmd_allocate"), "compute-optimal N and D for a FLOP budget under "
+    p = command("allocate", cli_laws.cmd_allocate, "compute-optimal N and D for a FLOP budget under "
                 "a law: N_opt, D_opt, tokens per parameter, expected loss", epilog=cli_laws.LAWS_HELP)
-    cli_laws.add_allocate_arguments(p, positive)
+    cli_laws.add_allocate_arguments(p)
 
     sweep_help = "train a grid of models into the run store (runs already stored are reused)"
     if with_sweep:
-        from scaling.sweep import add_sweep_arguments
+        from scaling.cli import sweep as cli_sweep  # imports torch and the trainer: deferred
 
-        p = command("sweep", cmd_sweep, sweep_help, epilog="example: scaling sweep --sizes 16,24,32 "
-                    "--tokens 1M --workers 2")
-        add_sweep_arguments(p)
+        p = command("sweep", cli_sweep.run_command, sweep_help,
+                    epilog="example: scaling sweep --sizes 16,24,32 --tokens 1M --workers 2")
+        cli_sweep.add_arguments(p)
     else:  # placeholder for the command list; `scaling sweep ...` builds the real one
-        command("sweep", cmd_sweep, sweep_help)
+        command("sweep", None, sweep_help)
 
     p = command("report", cmd_report, "re-render report.md and report.html from DIR/report.json, "
                 "print the summary, and compare with another report",
@@ -314,26 +261,6 @@ def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="only print; do not rewrite report.md/.html")
     p.add_argument("--json", action="store_true", help="print JSON (summary and comparison)")
     return parser
-
-
-def _laws_command(name: str):
-    """cli_laws.<name>, its InputError turned into the one-line CLIError."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return getattr(cli_laws, name)(args)
-        except cli_laws.InputError as e:
-            raise CLIError(f"{args.prog}: error: {e}") from None
-    return run
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run a sweep (scaling.sweep); a failed run is one line, not a traceback."""
-    from scaling.sweep import SweepError, run_sweep_command
-
-    try:
-        return run_sweep_command(args)
-    except SweepError as e:
-        raise CLIError(f"{args.prog}: error: {_one_line(e)}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,7 +288,3 @@ def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename is not None:
         return f"{e.strerror or e}: {e.filename}"
     return " ".join(str(e).split()) or type(e).__name__
-
-
-if __name__ == "__main__":
-    sys.exit(main())
