@@ -143,9 +143,10 @@ def sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None
             found = store.get(k)
             if found is not None:
                 runs[k] = found
-        reused = frozenset(runs)
         job_of = dict(zip(keys, jobs))
         todo = [k for k in dict.fromkeys(keys) if k not in runs]  # each distinct run once
+        held = set(store.claim(todo))  # the others are being trained by another process
+        todo, others = [k for k in todo if k in held], [k for k in todo if k not in held]
         todo = [todo[i] for i in longest_first([job_of[k] for k in todo])]
         concurrent = concurrency(executor, workers, len(todo))
         payloads = [job_of[k].payload(sources[job_of[k].source_spec].fingerprint, concurrent)
@@ -164,10 +165,31 @@ def sweep(jobs: Sequence[Job], store: RunStore | str | Path, workers: int | None
         if errors:
             lines = "; ".join(f"{_describe(j)}: {type(e).__name__}: {e}" for j, e in errors)
             raise SweepError(f"{len(errors)} of {len(todo)} runs failed: {lines}") from errors[0][1]
+        waited, trained_here = _wait_for_others(store, others, job_of, workers, executor, progress)
+        runs.update(waited)
+        reused = frozenset(runs).difference(todo, trained_here)
         return SweepResult(runs=[runs[k] for k in keys], keys=keys, reused=reused)
     finally:
+        store.release()  # leases of runs that failed or were interrupted
         if own_store:
             store.close()
+
+
+def _wait_for_others(store: RunStore, keys: list[str], job_of: dict[str, Job], workers: int,
+                     executor: str, progress: bool) -> tuple[dict[str, Run], set[str]]:
+    """The runs another process holds leases on, waited for or (if it dies) trained here; and
+    the keys trained here."""
+    got: dict[str, Run] = {}
+    trained: set[str] = set()
+    while keys:
+        found, free = store.wait(keys)
+        got.update(found)
+        if free:  # their owner died or gave up: claim and train them here
+            result = sweep([job_of[k] for k in free], store, workers, executor, progress)
+            got.update(zip(result.keys, result.runs))
+            trained.update(set(result.keys) - result.reused)
+        keys = [k for k in keys if k not in got]
+    return got, trained
 
 
 def job_keys(jobs: Sequence[Job]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from scaling import leases
 from scaling.store import RunStore
 from scaling.run import ENGINE_VERSION, Run
 
@@ -117,15 +119,18 @@ def test_corrupt_sqlite_file_is_an_error(tmp_path):
 
 
 def test_foreign_sqlite_database_is_an_error_and_untouched(tmp_path):
-    """An SQLite database without our meta table is refused, and gains no tables."""
+    """An SQLite database without our meta table is refused before any write: same bytes, no tables, no WAL."""
     path = tmp_path / "other.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE people (name TEXT)")
     conn.commit()
     conn.close()
+    before = path.read_bytes()
     with pytest.raises(ValueError, match=r"without the scaling run-store schema.*people") as e:
         RunStore(path)
     assert str(path) in str(e.value)
+    assert path.read_bytes() == before  # the WAL switch used to rewrite the header first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
     conn = sqlite3.connect(path)
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     conn.close()
@@ -214,3 +219,123 @@ def test_sigkill_mid_write_loses_no_committed_run(tmp_path):
             assert store.get(key) is not None, key
         store.put("after", make_run(0))  # still writable
         assert "after" in store
+
+
+# --- opening under contention, foreign and read-only files, bad rows ------------------------
+
+def _open_and_put(path: str, barrier, i: int) -> None:
+    barrier.wait()  # every opener starts at the same moment
+    with RunStore(path) as store:
+        store.put(f"k{i}", make_run(i % 5))
+
+
+def test_many_concurrent_openers_on_a_fresh_file_all_succeed(tmp_path):
+    """Many processes opening one fresh store at the same moment all succeed (busy waits are retried)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")  # the children share this process's imports
+    n, rounds = 16, 12  # before the fix, 16 openers failed in about 1 round of 10
+    for r in range(rounds):
+        path = str(tmp_path / f"runs{r}.sqlite")
+        barrier = ctx.Barrier(n)
+        procs = [ctx.Process(target=_open_and_put, args=(path, barrier, i)) for i in range(n)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [p.exitcode for p in procs] == [0] * n, f"round {r}: some openers failed"
+        with RunStore(path) as store:
+            assert len(store) == n
+
+
+def test_bad_json_row_names_the_store_and_the_key(tmp_path):
+    """A hand-edited row that is not JSON gives a ValueError naming the store path and the row key."""
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as store:
+        store.put("good", make_run(0))
+        store.put("edited", make_run(1))
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE runs SET results = '{not json' WHERE key = 'edited'")
+    conn.commit()
+    conn.close()
+    with RunStore(path) as store:
+        assert store.get("good") == make_run(0)
+        for read in (lambda: store.get("edited"), store.all):
+            with pytest.raises(ValueError, match=r"'edited'") as e:
+                read()
+            assert str(path) in str(e.value)
+
+
+def test_read_only_store_is_readable_and_refuses_only_writes(tmp_path, monkeypatch):
+    """A store in a folder and file we may not write opens: runs are read, and a write says it is read-only."""
+    folder = tmp_path / "ro"
+    path = folder / "runs.sqlite"
+    with RunStore(path) as store:
+        store.put("a", make_run(1))
+    before = path.read_bytes()
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    if os.access(path, os.W_OK):  # root ignores permission bits: let the store see them as we set them
+        monkeypatch.setattr("scaling.store.os.access", lambda p, mode: mode != os.W_OK)
+    try:
+        with RunStore(path) as store:
+            assert store.read_only
+            assert store.get("a") == make_run(1) and len(store.all()) == 1 and "a" in store
+            with pytest.raises(ValueError, match=r"read-only.*cannot store a run") as e:
+                store.put("b", make_run(2))
+            assert str(path) in str(e.value)
+    finally:
+        folder.chmod(0o755)
+    assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["runs.sqlite"]
+
+
+# --- leases ------------------------------------------------------------------------------------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_claimed_run_is_not_claimed_twice_until_stored_or_released(tmp_path):
+    """A live owner's lease keeps other claimers off a run; storing or releasing it ends the lease."""
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as a, RunStore(path) as b:
+        assert a.claim(["k1", "k2", "k3"]) == ["k1", "k2", "k3"]
+        assert b.claim(["k1", "k2", "k3", "k4"]) == ["k4"]
+        assert a.claim(["k1"]) == ["k1"]  # an owner may renew its own claim
+        a.put("k1", make_run(1))
+        a.release(["k2"])
+        found, free = b.wait(["k1", "k2", "k3"])
+        assert set(found) == {"k1"} and free == ["k2"]
+        assert b.claim(["k1", "k2", "k3"]) == ["k2"]  # k1 is stored, k3 still held by a
+    with RunStore(path) as c:  # closing a store releases its leases
+        assert c.claim(["k3", "k4"]) == ["k3", "k4"]
+
+
+def test_a_dead_or_silent_owners_lease_expires(tmp_path):
+    """A lease whose pid is gone (this host) or that was not renewed within the TTL (any host) is free."""
+    path = tmp_path / "runs.sqlite"
+    now = time.time()
+    with RunStore(path) as store:
+        pass
+    conn = sqlite3.connect(path)
+    conn.executemany("INSERT INTO leases(key, owner, pid, host, renewed) VALUES (?,?,?,?,?)", [
+        ("dead", "x", _dead_pid(), socket.gethostname(), now),
+        ("silent", "y", 1, "elsewhere", now - leases.TTL_S - 1),
+        ("remote", "z", 1, "elsewhere", now),
+        ("live", "w", os.getpid(), socket.gethostname(), now),
+    ])
+    conn.commit()
+    conn.close()
+    with RunStore(path) as store:
+        assert store.claim(["dead", "silent", "remote", "live"]) == ["dead", "silent"]
+
+
+def test_a_read_only_store_refuses_a_claim(tmp_path, monkeypatch):
+    """Claiming runs to train in a read-only store is refused before any training."""
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    monkeypatch.setattr("scaling.store.os.access", lambda p, mode: mode != os.W_OK)
+    with RunStore(path) as store, pytest.raises(ValueError, match=r"read-only.*claim 2 run"):
+        store.claim(["a", "b"])

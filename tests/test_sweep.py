@@ -161,6 +161,55 @@ def test_duplicate_jobs_train_once(markov, tmp_path):
         assert runs[0] == runs[1] and len(store) == 1
 
 
+def test_a_run_another_process_holds_is_waited_for_not_trained(markov, tmp_path, monkeypatch):
+    """A sweep skips a run leased by a live owner, trains the rest, and returns the owner's stored run."""
+    import threading
+
+    import scaling.executors as ex
+
+    monkeypatch.setattr("scaling.leases.POLL_S", 0.05)
+    trained = []
+    real = ex.train
+    monkeypatch.setattr(ex, "train", lambda cfg, *a: trained.append(cfg.d_model) or real(cfg, *a))
+    jobs = tiny_jobs("markov")
+    keys = job_keys(jobs)
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as other:
+        assert other.claim([keys[0]]) == [keys[0]]
+        out = {}
+        thread = threading.Thread(target=lambda: out.update(r=sweep(jobs, path, workers=1, executor="inline")))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while len(other) < 1 and time.monotonic() < deadline:  # until the sweep has stored jobs[1]
+            time.sleep(0.05)
+        assert thread.is_alive(), "the sweep did not wait for the leased run"
+        stored = run_sweep(jobs[1:], path, executor="inline")[0]  # what `other` trains: any Run will do
+        other.put(keys[0], dataclasses.replace(stored, wall_s=123.0))
+        thread.join(timeout=60)
+    result = out["r"]
+    assert trained == [32] and result.runs[0].wall_s == 123.0 and result.reused == {keys[0]}
+
+
+def test_a_run_released_by_its_owner_is_trained_here(markov, tmp_path, monkeypatch):
+    """When a lease's owner gives the run up without storing it, the waiting sweep trains it itself."""
+    import threading
+
+    monkeypatch.setattr("scaling.leases.POLL_S", 0.05)
+    jobs = tiny_jobs("markov", sizes=(16,))
+    (key,) = job_keys(jobs)
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as other:
+        other.claim([key])
+        out = {}
+        thread = threading.Thread(target=lambda: out.update(r=sweep(jobs, path, workers=1, executor="inline")))
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()
+        other.release([key])
+        thread.join(timeout=60)
+    assert out["r"].runs[0].status == "ok" and out["r"].reused == set()
+
+
 def test_failed_run_does_not_stop_the_others(markov, tmp_path, monkeypatch):
     """One run raising ends in a SweepError naming it, while the other runs are stored."""
     import scaling.executors as ex
