@@ -197,7 +197,13 @@ class GPT(nn.Module):
                 f"'idx' is longer than the context (got T={T}, n_ctx={self.config.n_ctx})"
             )
         pos = torch.arange(T, dtype=torch.long, device=idx.device)  # (T,)
-        x = self.wte(idx) + self.wpe(pos)  # (B, T, C)
+        try:
+            tok = self.wte(idx)  # (B, T, C)
+        except IndexError:  # looked into only on failure: a max() every step would sync CUDA
+            bad = idx[(idx < 0) | (idx >= self.config.vocab_size)].flatten()
+            raise ValueError(f"'idx' holds token id {int(bad[0])}, outside [0, vocab_size) "
+                             f"(vocab_size={self.config.vocab_size})") from None
+        x = tok + self.wpe(pos)  # (B, T, C)
         for block in self.h:
             x = block(x)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)

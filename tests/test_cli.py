@@ -174,7 +174,7 @@ def test_allocate_named_laws(capsys):
     (("N,loss", [(1e5, 2.0), (1e6, 3.0), (1e7, 4.0), (1e8, 5.0)]), ["fit", "{f}", "--law", "power"],
      ["the fit failed", "does not fall"]),
     (("N,loss", [(1e5, 3.0), (1e6, 2.5), (1e7, 2.2)]), ["fit", "{f}", "--law", "power", "--level", "2"],
-     ["'level'"]),
+     ["--level", "< 1", "'2'"]),
     (None, ["fit", "x.csv"], ["--law"]),
     (None, ["allocate", "--compute", "1e21", "--law", "nope"], ["'nope'", "epoch"]),
     (None, ["allocate", "--compute", "lots", "--law", "epoch"], ["--compute", "'lots'"]),
@@ -199,6 +199,74 @@ def test_law_file_errors(capsys, tmp_path):
         (tmp_path / "law.json").write_text(json.dumps(data))
         assert_one_line_error(*run(capsys, "allocate", "--compute", "1e21", "--law",
                                    str(tmp_path / "law.json")), needle)
+
+
+# --- numbers in range, clean messages, safe text ------------------------------------------------
+
+@pytest.mark.parametrize("argv, needles", [
+    (["flops", "--params", "1e308"], ["--params", "<= 1e+30", "'1e308'"]),
+    (["flops", "--preset", "gpt2", "--tokens", "1e31"], ["--tokens", "<= 1e+30"]),
+    (["params", "--preset", "gpt2", "--d-model", "1e19"], ["--d-model", "<= 9.22337e+18"]),
+    (["fit", "x.csv", "--law", "power", "--bootstrap", "1e12"], ["--bootstrap", "<= 10000", "'1e12'"]),
+    (["fit", "x.csv", "--law", "power", "--seed", "-1"], ["--seed", ">= 0", "'-1'"]),
+    (["fit", "x.csv", "--law", "power", "--level", "1"], ["--level", "> 0 and < 1"]),
+    (["allocate", "--compute", "1", "--law", "chinchilla"], ["--compute", "> 6", "'1'"]),
+    (["allocate", "--compute", "100", "--law", "epoch"], ["--compute 100", "N_opt = 0.506", "one parameter"]),
+    (["sweep", "--tokens", "1e30"], ["--tokens", "<= 1e+15", "'1e30'"]),
+    (["sweep", "--tokens", "1k", "--seeds", "0,-1"], ["--seeds", ">= 0", "'-1'"]),
+])
+def test_numbers_must_be_finite_in_range_and_named(capsys, argv, needles):
+    """Overflowing, out-of-range and undefined numbers are one-line errors naming the option and its range."""
+    assert_one_line_error(*run(capsys, *argv), *needles)
+
+
+def test_integers_are_exact_and_json_is_strict(capsys):
+    """A 2**53 + 1 width is counted exactly, and the largest --params x --tokens is finite, strict JSON."""
+    from scaling.model import GPTConfig
+    from scaling.params import count_params
+
+    d = 2**53 + 1
+    code, out, _ = run(capsys, "params", "--n-layer", "1", "--d-model", str(d), "--n-head", "1",
+                       "--n-ctx", "8", "--vocab-size", "10", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["config"]["d_model"] == d
+    assert data["total"] == count_params(GPTConfig(n_layer=1, d_model=d, n_head=1, n_ctx=8, vocab_size=10)).total
+
+    def no_constants(name):
+        raise AssertionError(f"not JSON: {name}")
+
+    code, out, _ = run(capsys, "flops", "--params", "1e30", "--tokens", "1e30", "--json")
+    assert code == 0 and json.loads(out, parse_constant=no_constants)["methods"]["6n"]["flops"] == pytest.approx(6e60)
+
+
+def test_csv_with_a_duplicate_column_is_refused(capsys, tmp_path):
+    """A CSV naming a column twice (N,N,loss) is refused, naming the column, instead of fitting the last."""
+    f = tmp_path / "runs.csv"
+    f.write_text("N,N,loss\n1e5,1e6,3.0\n1e6,1e7,2.5\n1e7,1e8,2.2\n1e8,1e9,2.1\n")
+    assert_one_line_error(*run(capsys, "fit", str(f), "--law", "power"), "'N' twice")
+    f.write_text("loss,N,Loss\n3.0,1e5,3.0\n")
+    assert_one_line_error(*run(capsys, "fit", str(f), "--law", "power"), "'Loss' twice", "'loss'")
+
+
+def test_fit_plot_prints_the_path_it_wrote(capsys, tmp_path, monkeypatch):
+    """--plot without a suffix writes PATH.png and says so (not the path as given)."""
+    monkeypatch.chdir(tmp_path)
+    runs = _power_runs(tmp_path)
+    code, out, _ = run(capsys, "fit", str(runs), "--law", "power", "--bootstrap", "0", "--plot", "adir")
+    assert code == 0 and "plot: adir.png" in out and (tmp_path / "adir.png").exists()
+
+
+def test_escape_sequences_from_input_files_are_not_printed_raw(capsys, tmp_path):
+    """ANSI escapes in a law file's source or a CSV header reach the terminal escaped, never raw."""
+    law = tmp_path / "law.json"
+    law.write_text(json.dumps({"form": "chinchilla", "E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34,
+                               "beta": 0.28, "source": "\x1b[2J\x1b[31mpwned\r"}))
+    code, out, _ = run(capsys, "allocate", "--compute", "1e21", "--law", str(law))
+    assert code == 0 and "\x1b" not in out and "\r" not in out and "\\x1b[31mpwned" in out
+    f = tmp_path / "runs.csv"
+    f.write_text("size\x1b[31m,loss\n1,2\n")
+    code, out, err = run(capsys, "fit", str(f), "--law", "power")
+    assert code == 1 and "\x1b" not in err and "size\\x1b[31m" in err
 
 
 # --- sweep -----------------------------------------------------------------------------------

@@ -111,6 +111,13 @@ def test_empty_corpus_raises(tmp_path):
         ByteCorpus(str(tmp_path)).batch("train", 1, 2, np.random.default_rng(0))
 
 
+def test_one_byte_corpus_says_it_is_too_small(tmp_path):
+    """A corpus of one byte is a ValueError giving its size and the minimum, not 'no text files'."""
+    (tmp_path / "one.txt").write_bytes(b"a")
+    with pytest.raises(ValueError, match=r"has 1 byte of text; it needs at least 2"):
+        ByteCorpus(str(tmp_path / "one.txt")).batch("train", 1, 2, np.random.default_rng(0))
+
+
 def test_missing_path_raises(tmp_path):
     """A path that does not exist is a ValueError naming it."""
     with pytest.raises(ValueError, match="root"):

@@ -112,6 +112,16 @@ def test_forward_rejects_too_long_or_badly_shaped_input():
         model(torch.zeros(8, dtype=torch.long))
 
 
+@pytest.mark.parametrize("token", [50, 1000, -1])
+def test_forward_rejects_a_token_outside_the_vocabulary(token):
+    """A token id >= vocab_size (or negative) is a ValueError naming the id and vocab_size."""
+    model = GPT(small(n_ctx=8, vocab_size=50))
+    idx = torch.zeros(2, 8, dtype=torch.long)
+    idx[1, 3] = token
+    with pytest.raises(ValueError, match=rf"token id {token}, outside \[0, vocab_size\) \(vocab_size=50\)"):
+        model(idx)
+
+
 @pytest.mark.parametrize("math_attention", [False, True])
 def test_attention_is_causal(math_attention):
     """Changing a later token never changes the logits at earlier positions."""

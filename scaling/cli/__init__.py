@@ -20,9 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from scaling.cli import laws as cli_laws
-from scaling.cli.text import human, integer, positive, print_json, table
+from scaling.cli.text import human, integer, print_json, real, safe, table
 
-WHOLE = integer(1)  # model dimensions: whole numbers >= 1, exact (never through a float)
+# The ranges of the numbers, checked as the options are parsed (the error names the range):
+MAX_DIM = 2**63 - 1  # a model dimension must fit torch's int64 sizes; parsed exactly, never via a float
+# Parameters or tokens: 1e17 times the largest published training runs (~1e13), and small
+# enough that every product (C = 6·N·D, PF-days) stays finite in float64.
+MAX_COUNT = 1e30
+WHOLE = integer(1, MAX_DIM)
+COUNT = real(0, MAX_COUNT, low_open=True)
 
 # GPT-2 (Radford et al. 2019): tied head, biases, n_ctx 1024, vocab 50257.
 PRESETS = {
@@ -138,7 +144,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
         print_json({"config": None if cfg is None else dataclasses.asdict(cfg),
                      "params": args.params, "tokens": args.tokens, "methods": result})
         return 0
-    print(_config_line(cfg) if cfg is not None else f"N = {args.params:,.0f} parameters")
+    print(_config_line(cfg) if cfg is not None else f"N = {args.params:.6g} parameters ({human(args.params)})")
     head = ("method", "FLOPs/token", "vs 6N")
     six = per_token.get("6n") or 6 * count_params(cfg).non_embedding
     rows = [head + (("FLOPs", "PF-days") if args.tokens is not None else ())]
@@ -184,12 +190,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                     "written": [str(p) for p in written],
                     "comparison": None if diff is None else diff.to_dict()})
         return 1 if failed else 0
-    print(summary_text(report))
+    print(safe(summary_text(report)))
     for p in written:
-        print(f"wrote {p}")
+        print(safe(f"wrote {p}"))
     if diff is not None:
         print()
-        print(diff_md(diff) if args.markdown else render_text(diff), end="")
+        print(safe(diff_md(diff) if args.markdown else render_text(diff)), end="")
     if failed:
         print(f"{len(diff.regressions)} claim(s) got a worse verdict", file=sys.stderr)
     return 1 if failed else 0
@@ -226,8 +232,8 @@ def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
                        "numbers accept suffixes: --tokens 300B, --params 70B (k, M, B/G, T)\n"
                        "example: scaling flops --preset gpt2 --tokens 300B")
     _add_model_args(p)
-    p.add_argument("--params", type=positive, help="N for C = 6·N·D without a config (method 6n)")
-    p.add_argument("--tokens", type=positive, help="training tokens D")
+    p.add_argument("--params", type=COUNT, help="N for C = 6·N·D without a config (method 6n)")
+    p.add_argument("--tokens", type=COUNT, help="training tokens D")
     p.add_argument("--method", choices=("6n", "kaplan", "chinchilla", "palm"),
                    help="one convention only (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -274,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         prog = args.prog
         return int(args.func(args) or 0)
     except CLIError as e:
-        print(str(e), file=sys.stderr)
+        print(safe(e), file=sys.stderr)
         return e.code
     except (ValueError, OSError) as e:  # the library's own one-line messages
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {safe(_one_line(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("scaling: interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaling.cli.runs import InputError, need_rows, column, find_column
-from scaling.cli.text import print_json, table
+from scaling.cli.text import print_json, safe, table
 from scaling.isoflop import fit_local_isoflop, summary
 
 
@@ -58,8 +58,8 @@ def fit(args, path: Path, header: list[str], rows) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(f"{len(rows)} runs from {path} ({', '.join(f'{k} = {v!r}' for k, v in used.items())}"
-          f"{'; where ' + ', '.join(args.where) if args.where else ''})")
+    print(safe(f"{len(rows)} runs from {path} ({', '.join(f'{k} = {v!r}' for k, v in used.items())}"
+               f"{'; where ' + ', '.join(args.where) if args.where else ''})"))
     print(table([("C (FLOPs)", "N*", "loss at N*", "models")]
                  + [(f"{m['C']:.4g}", f"{m['N_opt']:.4g}", f"{m['loss']:.4f}", str(m["n_points"])) for m in out["minima"]],
                  right={0, 1, 2, 3}))
@@ -69,5 +69,5 @@ def fit(args, path: Path, header: list[str], rows) -> int:
              "bootstrap resamples)" if iv else " (--bootstrap N for an interval)")
           + f"; {len(result.minima)} of {result.n_budgets} budgets bracketed")
     for m in result.refused:
-        print(f"warning: {m}")
+        print(safe(f"warning: {m}"))
     return 0

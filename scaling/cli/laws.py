@@ -20,8 +20,8 @@ import numpy as np
 
 from scaling import laws
 from scaling.cli import isoflop
-from scaling.cli.runs import ALIASES, InputError, need_rows, column, find_column, read_runs
-from scaling.cli.text import human, integer, positive, print_json, table
+from scaling.cli.runs import ALIASES, InputError, column, find_column, need_rows, read_runs
+from scaling.cli.text import SEED, human, integer, print_json, real, safe, table
 from scaling.fit import FitError, fit_chinchilla, fit_power_law
 from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 from scaling.optimal import allocation_exponents, compute_optimal
@@ -54,6 +54,14 @@ example: scaling allocate --compute 5.76e23 --law chinchilla-unrounded"""
 
 LAW_FIELDS = {"chinchilla": ("E", "A", "B", "alpha", "beta"),
               "kaplan": ("alpha_N", "alpha_D", "N_c", "D_c")}
+
+# The ranges of the numbers, checked as the options are parsed (the error names the range):
+# a budget from one parameter trained on one token (C = 6·N·D = 6) to 1e50 FLOPs, 1e25 times
+# the largest published runs, where every law's N_opt, D_opt and loss are still finite.
+MIN_COMPUTE, MAX_COMPUTE = 6.0, 1e50
+# Percentile intervals from B resamples have Monte Carlo error ~1/sqrt(B): 10,000 puts it
+# under 1%, and every resample is a whole refit (more only costs memory and hours).
+MAX_BOOTSTRAP = 10_000
 
 
 # --- laws by name or file ----------------------------------------------------------------------
@@ -121,13 +129,17 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     rows = []
     for C in args.compute:
         N, D = compute_optimal(law, C)
+        if N < 1 or D < 1:  # the same domain for every law (Kaplan's search range is N, D >= 1)
+            raise InputError(f"--compute {C:g} is too small under {args.law}: N_opt = {N:.3g} "
+                             f"parameters, D_opt = {D:.3g} tokens; a budget must allow at least "
+                             f"one parameter and one token")
         a, b = allocation_exponents(law, C)
         rows.append({"compute": C, "pf_days": pf_days(C), "N_opt": N, "D_opt": D,
                      "tokens_per_param": D / N, "loss": float(law.predict(N, D)), "a": a, "b": b})
     if args.json:
         print_json({"law": args.law, "source": source, "formula": law_formula(law), "allocations": rows})
         return 0
-    print(f"{source}: {law_formula(law)}")
+    print(safe(f"{source}: {law_formula(law)}"))
     out = [("C (FLOPs)", "PF-days", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss")]
     for r in rows:
         out.append((f"{r['compute']:.4g}", f"{r['pf_days']:.4g}",
@@ -184,6 +196,8 @@ def _fit(args: argparse.Namespace) -> int:
         inputs = {"N": N, "D": D}
         used = {"N": n_col, ("D" if d_col else "C (D = C/6N)"): d_col or c_col, "loss": loss_col}
     plot = None if args.no_plot else Path(args.plot or f"{path.stem}.{args.law}-fit.png")
+    if plot is not None and not plot.suffix:  # matplotlib would add '.png' itself; name it here
+        plot = plot.with_name(plot.name + ".png")
     if plot is not None:
         _plot(result, inputs, L, plot, args.law, used)
     if args.save_law:
@@ -215,7 +229,7 @@ def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
                           "plot": None if plot is None else str(plot)})
         return 0
     cols = ", ".join(f"{k} = {v!r}" for k, v in used.items())
-    print(f"{result.n_points} runs from {path} ({cols})")
+    print(safe(f"{result.n_points} runs from {path} ({cols})"))
     print(law_formula(result.law))
     head = ("parameter", "estimate") + ((f"{level} interval", "std. error") if result.intervals else ())
     out = [head]
@@ -228,11 +242,11 @@ def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
     boot = f"{args.bootstrap} bootstrap resamples" if args.bootstrap else "no bootstrap (--bootstrap N for intervals)"
     print(f"R² (log L) {result.r2_log:.4f}, RMSE (log L) {result.rmse_log:.4g}; {boot}")
     for m in result.messages:
-        print(f"warning: {m}")
+        print(safe(f"warning: {m}"))
     if plot is not None:
-        print(f"plot: {plot}")
+        print(safe(f"plot: {plot}"))
     if args.save_law:
-        print(f"law: {args.save_law}")
+        print(safe(f"law: {args.save_law}"))
     return 0
 
 
@@ -283,21 +297,23 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", metavar="COLUMN", help="the loss column (default: loss)")
     p.add_argument("--no-irreducible", dest="irreducible", action="store_false",
                    help="power: no irreducible term (E = 0)")
-    p.add_argument("--bootstrap", type=integer(0), default=200, help="resamples for intervals (default 200; 0: none)")
-    p.add_argument("--level", type=positive, default=0.95, help="interval level (default 0.95)")
-    p.add_argument("--seed", type=integer(), default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap", type=integer(0, MAX_BOOTSTRAP), default=200,
+                   help=f"resamples for intervals, 0 to {MAX_BOOTSTRAP:,} (default 200; 0: none)")
+    p.add_argument("--level", type=real(0, 1, low_open=True, high_open=True), default=0.95,
+                   help="interval level, between 0 and 1 (default 0.95)")
+    p.add_argument("--seed", type=SEED, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--plot", metavar="PATH", help="where to write the PNG (default: RUNS.<law>-fit.png here)")
     p.add_argument("--no-plot", action="store_true", help="write no plot")
     p.add_argument("--save-law", metavar="FILE", help="write the fitted law as JSON (for allocate --law FILE)")
     p.add_argument("--where", action="append", metavar="COLUMN=VALUE",
                    help="fit only the rows where COLUMN equals VALUE (repeatable)")
-    p.add_argument("--noise-std", type=positive, help="isoflop: the loss noise std the bootstrap adds "
+    p.add_argument("--noise-std", type=real(0, low_open=True), help="isoflop: the loss noise std the bootstrap adds "
                    "(default: the loss_noise_std column, else 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def add_allocate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--compute", type=positive, nargs="+", required=True, metavar="C",
+    p.add_argument("--compute", type=real(MIN_COMPUTE, MAX_COMPUTE, low_open=True), nargs="+", required=True, metavar="C",
                    help="training budget(s) in FLOPs, e.g. 1e21 5.76e23")
     p.add_argument("--law", required=True, help="kaplan | chinchilla | chinchilla-unrounded | epoch | FILE")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -45,6 +45,12 @@ def read_runs(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         raise InputError(f"cannot read runs file {path}: {' '.join(str(e).split())}") from None
     if not header:
         raise InputError(f"runs file {path} is empty (expected a header row naming the columns)")
+    seen: dict[str, str] = {}
+    for h in header:
+        if h and _key(h) in seen:  # csv.DictReader would silently keep the last one
+            raise InputError(f"runs file {path} has the column {h!r} twice"
+                             + (f" (as {seen[_key(h)]!r} and {h!r})" if seen[_key(h)] != h else ""))
+        seen[_key(h)] = h
     return header, rows
 
 

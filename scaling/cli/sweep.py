@@ -15,11 +15,17 @@ import argparse
 import sys
 
 from scaling import data
-from scaling.cli.text import comma_list, integer, positive, table
+from scaling.cli.text import SEED, comma_list, integer, real, safe, table
 from scaling.executors import default_workers
 from scaling.sweep import SweepError, make_jobs, sweep
 
-WHOLE = integer(1)
+# The ranges of the numbers, checked as the options are parsed (the error names the range):
+WHOLE = integer(1, 2**63 - 1)  # sizes and counts fit torch's int64
+# Tokens per run: 1e15 is 100 times the largest published runs, and step counts stay machine
+# integers (numpy's log10 of a larger Python int fails inside the trainer).
+MAX_TOKENS = 10**15
+MAX_FLOPS = 1e50  # FLOPs per run; tokens = C / 6N stay finite
+MAX_WORKERS = 1024  # runs at a time; beyond any one machine's cores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-layer", type=WHOLE, default=2, help="layers of every model (default: 2)")
     parser.add_argument("--n-ctx", type=WHOLE, default=64, help="context length (default: 64)")
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--tokens", type=comma_list(WHOLE), metavar="T,T,...",
+    budget.add_argument("--tokens", type=comma_list(integer(1, MAX_TOKENS)), metavar="T,T,...",
                         help="training tokens per run, one or more budgets (e.g. 2M or 5e5,2M)")
-    budget.add_argument("--flops", type=comma_list(positive), metavar="C,C,...",
+    budget.add_argument("--flops", type=comma_list(real(0, MAX_FLOPS, low_open=True)), metavar="C,C,...",
                         help="training FLOPs per run; tokens = C / 6N (N total params)")
-    parser.add_argument("--seeds", type=comma_list(integer(0)), default=[0], metavar="S,S,...",
+    parser.add_argument("--seeds", type=comma_list(SEED), default=[0], metavar="S,S,...",
                         help="seeds (default: 0)")
     parser.add_argument("--batch-size", type=WHOLE, default=32, help="sequences per step (default: 32)")
-    parser.add_argument("--lr", type=positive, default=None,
+    parser.add_argument("--lr", type=real(0, 1, low_open=True), default=None,
                         help="peak learning rate (default: scaling.schedule.default_lr of each "
                              "model's N: Kaplan eq. D.1, raised for tiny models)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     parser.add_argument("--store", default=".scaling/runs.sqlite",
                         help="the run store, SQLite (default: .scaling/runs.sqlite)")
-    parser.add_argument("--workers", type=WHOLE, default=None,
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
                         help=f"runs at a time (default: cores here, {default_workers()})")
     parser.add_argument("--executor", default="local",
                         help="local (worker processes) | inline | dask-local | dask://HOST:PORT")
@@ -58,8 +64,8 @@ def run_command(args: argparse.Namespace) -> int:
                      vocab_size=source.vocab_size, tokens=args.tokens or (), flops=args.flops or (),
                      seeds=args.seeds, batch_size=args.batch_size, lr=args.lr, device=args.device)
     workers = default_workers() if args.workers is None else args.workers
-    print(f"sweep: {len(jobs)} runs of {args.source} ({source.fingerprint[:12]}) on "
-          f"{args.executor} x{workers}, store {args.store}", file=sys.stderr)
+    print(safe(f"sweep: {len(jobs)} runs of {args.source} ({source.fingerprint[:12]}) on "
+               f"{args.executor} x{workers}, store {args.store}"), file=sys.stderr)
     # sweep() checks every job before it opens the store or trains anything
     try:
         result = sweep(jobs, args.store, workers=workers, executor=args.executor,

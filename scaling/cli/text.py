@@ -46,15 +46,15 @@ def parse_number(text: str) -> Fraction:
     return -value if sign == "-" else value
 
 
-def _bounds(low, high, low_open: bool) -> str:
+def _bounds(low, high, low_open: bool = False, high_open: bool = False) -> str:
     left = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
-    right = "" if high is None else f"<= {high:g}"
+    right = "" if high is None else (f"< {high:g}" if high_open else f"<= {high:g}")
     return " and ".join(s for s in (left, right) if s)
 
 
 def real(low: float | None = None, high: float | None = None, *,
-         low_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite float within [low, high] ((low, high] with `low_open`)."""
+         low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite float within [low, high], either end open on request."""
     def parse(text: str) -> float:
         exact = parse_number(text)
         try:
@@ -63,9 +63,9 @@ def real(low: float | None = None, high: float | None = None, *,
             value = math.inf
         out = not math.isfinite(value)
         out = out or (low is not None and (value <= low if low_open else value < low))
-        out = out or (high is not None and value > high)
+        out = out or (high is not None and (value >= high if high_open else value > high))
         if out:
-            rng = _bounds(low, high, low_open) or "finite"
+            rng = _bounds(low, high, low_open, high_open) or "finite"
             raise argparse.ArgumentTypeError(f"must be a number {rng} (got {text!r})")
         return value
 
@@ -103,6 +103,8 @@ def comma_list(parse: Callable[[str], Any]) -> Callable[[str], list]:
 
 
 positive = real(0, low_open=True)  # a count or budget: > 0, finite
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; a larger seed adds nothing
+SEED = integer(0, MAX_SEED)
 
 
 def human(x: float) -> str:
@@ -113,9 +115,19 @@ def human(x: float) -> str:
     return f"{x:.3g}"
 
 
+def safe(text: object) -> str:
+    """`text` for a terminal: control characters (ANSI escapes from an input file, say) shown
+    as Python escapes ('\\x1b'), so a file cannot move the cursor or recolour the screen."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+
+
 def table(rows: list[tuple[str, ...]], right: set[int] = frozenset(), rule: bool = False) -> str:
     """Rows as aligned columns, two spaces apart; columns in `right` right-aligned; `rule`
-    underlines the header row with dashes."""
+    underlines the header row with dashes. Cells pass through `safe`."""
+    rows = [tuple(safe(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
                        for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]

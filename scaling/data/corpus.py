@@ -114,10 +114,13 @@ class ByteCorpus:
             data = path.read_bytes()
             if data and b"\0" not in data[:_SNIFF_BYTES]:
                 texts.append((rel, data))
-        if not texts or sum(len(d) for _, d in texts) < 2:
+        if not texts:
             raise ValueError(
                 f"empty corpus: no text files matching pattern={self.pattern!r} under root={self.root!r}"
             )
+        if sum(len(d) for _, d in texts) < 2:  # one byte to train on and one to evaluate, at least
+            raise ValueError(f"corpus under root={self.root!r} has {sum(len(d) for _, d in texts)} byte "
+                             f"of text; it needs at least 2 (a train and an eval split)")
         digest = hashlib.sha256()
         header = {"eval_fraction": float(self.eval_fraction), "split": "sha256(relpath)"}
         digest.update(json.dumps(header, sort_keys=True).encode())
