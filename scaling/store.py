@@ -170,6 +170,8 @@ class RunStore:
         A key already present keeps its first row (a run is a pure function of its key,
         so a second result from a concurrent process carries nothing new).
         """
+        if not isinstance(run, Run):
+            raise ValueError(f"'run' must be a Run (got {type(run).__name__})")
         d = run.to_dict()
         settings = {k: d.pop(k) for k in _SETTINGS_FIELDS}
         curve = d.pop(_CURVE_FIELD)
@@ -288,7 +290,10 @@ class RunStore:
     def _row_to_run(self, key: str, row) -> Run:
         try:
             settings, results, curve = (json.loads(x) for x in row)
-            return Run.from_dict({**settings, **results, _CURVE_FIELD: curve})
+            run = Run.from_dict({**settings, **results, _CURVE_FIELD: curve})
+            if isinstance(run.eval_loss, bool) or not isinstance(run.eval_loss, (int, float)):
+                raise ValueError(f"eval_loss must be a number (got {run.eval_loss!r})")
+            return run
         except (ValueError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
             raise ValueError(f"run store {str(self.path)!r}: the row with key {key!r} is not a "
                              f"valid run ({' '.join(str(e).split())}); delete or fix that row") from e
@@ -310,6 +315,12 @@ def _check_is_ours_or_absent(path: Path) -> None:
     """Refuse, before SQLite touches it, a path that holds something other than a database."""
     if path.is_dir():
         raise ValueError(f"run store path {str(path)!r} is a directory; give a file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"run store path {str(path)!r} is inside {str(parent)!r}, "
+                                 "which is a file, not a folder")
+            break
     if not path.exists() or path.stat().st_size == 0:
         return  # absent or empty: SQLite makes a fresh database there
     with open(path, "rb") as f:

@@ -280,6 +280,13 @@ def test_sweep_is_wired(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "sweep", "--tokens", "1k", "--source", str(tmp_path / "absent"),
                                "--store", str(tmp_path / "runs.sqlite")), "data source")
     assert not (tmp_path / "runs.sqlite").exists()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for argv, needle in [(["--executor", "threads"], "'threads'"), (["--store", str(notes)], "notes.txt")]:
+        # every check comes before the sweep's first line, so an error is the only line
+        assert_one_line_error(*run(capsys, "sweep", "--tokens", "1k", "--sizes", "16", "--n-ctx", "8",
+                                   "--batch-size", "8", "--store", str(tmp_path / "runs.sqlite"), *argv), needle)
+    assert notes.read_text() == "mine" and not (tmp_path / "runs.sqlite").exists()
 
 
 # --- report ----------------------------------------------------------------------------------

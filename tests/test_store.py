@@ -155,6 +155,15 @@ def test_directory_at_the_path_is_an_error(tmp_path):
         RunStore(tmp_path)
 
 
+def test_path_under_a_file_and_a_non_run_are_value_errors(tmp_path):
+    """A store path inside a file, or putting something that is not a Run, is a ValueError naming it."""
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"inside .*notes.txt.*which is a file"):
+        RunStore(tmp_path / "notes.txt" / "runs.sqlite")
+    with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(ValueError, match="'run' must be a Run"):
+        store.put("k", {"eval_loss": 1.0})
+
+
 def test_empty_file_becomes_a_store(tmp_path):
     """An empty file (nothing to lose) is initialized as a fresh store."""
     path = tmp_path / "runs.sqlite"
@@ -255,15 +264,16 @@ def test_bad_json_row_names_the_store_and_the_key(tmp_path):
         store.put("good", make_run(0))
         store.put("edited", make_run(1))
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE runs SET results = '{not json' WHERE key = 'edited'")
-    conn.commit()
+    for bad in ('{not json', '[]', json.dumps({**make_run(1).to_dict(), "eval_loss": "low"})):
+        conn.execute("UPDATE runs SET results = ? WHERE key = 'edited'", (bad,))
+        conn.commit()
+        with RunStore(path) as store:
+            assert store.get("good") == make_run(0)
+            for read in (lambda: store.get("edited"), store.all):
+                with pytest.raises(ValueError, match=r"'edited'") as e:
+                    read()
+                assert str(path) in str(e.value)
     conn.close()
-    with RunStore(path) as store:
-        assert store.get("good") == make_run(0)
-        for read in (lambda: store.get("edited"), store.all):
-            with pytest.raises(ValueError, match=r"'edited'") as e:
-                read()
-            assert str(path) in str(e.value)
 
 
 def test_read_only_store_is_readable_and_refuses_only_writes(tmp_path, monkeypatch):

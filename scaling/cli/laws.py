@@ -128,7 +128,10 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     law, source = load_law(args.law)
     rows = []
     for C in args.compute:
-        N, D = compute_optimal(law, C)
+        try:
+            N, D = compute_optimal(law, C)
+        except ValueError as e:  # e.g. Kaplan's optimum at the edge of N >= 1: name the option
+            raise InputError(f"--compute {C:g} under {args.law}: {e}") from None
         if N < 1 or D < 1:  # the same domain for every law (Kaplan's search range is N, D >= 1)
             raise InputError(f"--compute {C:g} is too small under {args.law}: N_opt = {N:.3g} "
                              f"parameters, D_opt = {D:.3g} tokens; a budget must allow at least "

@@ -16,8 +16,9 @@ import sys
 
 from scaling import data
 from scaling.cli.text import SEED, comma_list, integer, real, safe, table
-from scaling.executors import default_workers
-from scaling.sweep import SweepError, make_jobs, sweep
+from scaling.executors import check_executor, default_workers
+from scaling.store import RunStore
+from scaling.sweep import SweepError, job_keys, make_jobs, sweep
 
 # The ranges of the numbers, checked as the options are parsed (the error names the range):
 WHOLE = integer(1, 2**63 - 1)  # sizes and counts fit torch's int64
@@ -64,14 +65,17 @@ def run_command(args: argparse.Namespace) -> int:
                      vocab_size=source.vocab_size, tokens=args.tokens or (), flops=args.flops or (),
                      seeds=args.seeds, batch_size=args.batch_size, lr=args.lr, device=args.device)
     workers = default_workers() if args.workers is None else args.workers
-    print(safe(f"sweep: {len(jobs)} runs of {args.source} ({source.fingerprint[:12]}) on "
-               f"{args.executor} x{workers}, store {args.store}"), file=sys.stderr)
-    # sweep() checks every job before it opens the store or trains anything
-    try:
-        result = sweep(jobs, args.store, workers=workers, executor=args.executor,
-                       progress=not args.no_progress)
-    except SweepError as e:  # the finished runs are stored; the message names the failed ones
-        raise ValueError(str(e)) from e
+    # every check (executor, jobs against the source, the store) before the first line of output
+    check_executor(args.executor)
+    job_keys(jobs)
+    with RunStore(args.store) as store:
+        print(safe(f"sweep: {len(jobs)} runs of {args.source} ({source.fingerprint[:12]}) on "
+                   f"{args.executor} x{workers}, store {args.store}"), file=sys.stderr)
+        try:
+            result = sweep(jobs, store, workers=workers, executor=args.executor,
+                           progress=not args.no_progress)
+        except SweepError as e:  # the finished runs are stored; the message names the failed ones
+            raise ValueError(str(e)) from e
     print(summary_table(result))
     return 0
 
