@@ -23,7 +23,7 @@ def test_parse_number_accepts_the_union_of_both_old_parsers(text, value):
 
 
 @pytest.mark.parametrize("text", ["", "lots", "1e", "1__0", "_1", "1.2.3", "2x", "1e999999999",
-                                  "1" * 500, "nan", "inf", "0x10"])
+                                  "1" * 500, "nan", "inf", "0x10", "١٢", "１２"])
 def test_parse_number_refuses_non_numbers_and_absurd_magnitudes(text):
     """Anything that is not a plain decimal number (or is past float64's range) is refused by value."""
     with pytest.raises(argparse.ArgumentTypeError):

@@ -19,7 +19,7 @@ from typing import Any
 SUFFIX_EXPONENT = {"": 0, "k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
 _DIGITS = r"\d+(?:_\d+)*"  # Python's rule: single underscores between digits ('1_000')
 _NUMBER = re.compile(rf"\s*([-+]?)({_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})"
-                     rf"(?:[eE]([-+]?\d+))?\s*([kKmMbBgGtT]?)\s*")
+                     rf"(?:[eE]([-+]?\d+))?\s*([kKmMbBgGtT]?)\s*", re.ASCII)  # ASCII digits only
 # A decimal exponent far past float64's range (~1e308) is refused before building the exact
 # value, so '1e999999999' cannot make a billion-digit integer.
 _MAX_EXPONENT = 400
