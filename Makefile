@@ -5,9 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 REPORT ?= reports/latest
+# The smoke-tier baseline `make test` gates on (README: "This repository's baseline").
+BASELINE ?= claims/baseline-smoke.json
 PYTEST_ARGS ?=
 
-.PHONY: claims test bench clean
+.PHONY: claims test baseline bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +27,15 @@ claims: $(INSTALLED)
 	exit $$status
 
 test: $(INSTALLED)
-	$(PY) -m pytest tests claims --scaling-tier=smoke --benchmark-disable $(PYTEST_ARGS)
+	$(PY) -m pytest tests claims --scaling-tier=smoke --benchmark-disable --scaling-baseline=$(BASELINE) $(PYTEST_ARGS)
+
+# Rewrite $(BASELINE) from scratch: the smoke tier trained in a fresh store, so it holds what a
+# fresh CI machine measures, and no entry of a claim that is gone.
+baseline: $(INSTALLED)
+	@store=$$(mktemp -d); rm -f $(BASELINE); \
+	$(PY) -m pytest claims --scaling-tier=smoke --benchmark-disable --scaling-store=$$store/runs.sqlite \
+	  --scaling-baseline=$(BASELINE) --scaling-update-baseline $(PYTEST_ARGS); \
+	status=$$?; rm -rf $$store; exit $$status
 
 # Benchmarks with timings (pytest-benchmark); ratios and MFU are in each case's extra_info.
 bench: $(INSTALLED)
