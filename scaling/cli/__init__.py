@@ -21,6 +21,8 @@ from typing import Any
 
 from scaling.cli import laws as cli_laws
 from scaling.cli.text import human, integer, print_json, real, safe, table
+from scaling.report import load_report, summary_text, write_views
+from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
 
 # The ranges of the numbers, checked as the options are parsed (the error names the range):
 MAX_DIM = 2**63 - 1  # a model dimension must fit torch's int64 sizes; parsed exactly, never via a float
@@ -163,9 +165,6 @@ def cmd_flops(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render report.md / report.html from DIR/report.json; summary; optional comparison."""
-    from scaling.report import load_report, summary_text, write_views
-    from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
-
     directory = Path(args.dir)
     if not directory.is_dir():
         raise CLIError(f"{args.prog}: error: report directory {directory} does not exist")

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from scaling.report.format import text_table
+
 # Suffixes, either case ('2m' and '2M' are both 2e6): the size units of the papers.
 SUFFIX_EXPONENT = {"": 0, "k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
 _DIGITS = r"\d+(?:_\d+)*"  # Python's rule: single underscores between digits ('1_000')
@@ -125,15 +127,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newlin
 
 
 def table(rows: list[tuple[str, ...]], right: set[int] = frozenset(), rule: bool = False) -> str:
-    """Rows as aligned columns, two spaces apart; columns in `right` right-aligned; `rule`
-    underlines the header row with dashes. Cells pass through `safe`."""
+    """`scaling.report.format.text_table` of the rows passed through `safe`; `rule` underlines
+    the header row with dashes."""
     rows = [tuple(safe(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
     if rule:
-        lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        rows.insert(1, tuple("-" * max(len(r[i]) for r in rows) for i in range(len(rows[0]))))
+    return text_table(rows, right)
 
 
 def print_json(data: Any) -> None:
