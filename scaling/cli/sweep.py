@@ -3,8 +3,8 @@
     scaling sweep --source synthetic --sizes 16,24,32 --n-layer 2 --tokens 1M \\
                   --store .scaling/runs.sqlite --workers 2 [--executor dask-local]
 
-Sizes are the width dial d_model (n_head = `heads_for(d_model)`: the most heads at least
-16 wide that divide d_model; d_ff = 4·d_model);
+Sizes are the width dial d_model of `scaling.family.width_family` (n_head the largest
+divisor of d_model with heads at least 16 wide; d_ff = 4·d_model);
 budgets are tokens per run or FLOPs per run (D = C / 6N). Runs already in the store are
 reused, so re-running a command, or a wider grid, trains only what is missing.
 """
