@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from scaling import data
 from scaling.model import GPTConfig
 from scaling.scheduling import available_cores, default_workers, threads_for, worker_context  # noqa: F401 (re-exported)
 from scaling.train import TrainSettings, train
@@ -72,11 +73,9 @@ _SOURCES: dict[str, Any] = {}  # spec -> source, per process: a corpus is read o
 
 def _source(spec: str, fingerprint: str | None):
     """The source for `spec`, rebuilt when the cached one's fingerprint is not the sweep's."""
-    from scaling.data import make_source
-
     source = _SOURCES.get(spec)
     if source is None or (fingerprint is not None and source.fingerprint != fingerprint):
-        source = _SOURCES[spec] = make_source(spec)
+        source = _SOURCES[spec] = data.make_source(spec)
     if fingerprint is not None and source.fingerprint != fingerprint:
         raise ValueError(f"data source {spec!r} changed since the sweep was planned "
                          f"(fingerprint {source.fingerprint[:12]}, expected {fingerprint[:12]})")
@@ -120,7 +119,7 @@ def _train_payload(payload: dict[str, Any], known: Mapping[str, Any] | None = No
 
 def _dask_worker_slots() -> int:
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional dependency (the dask extra)
 
         return get_worker().state.nthreads
     except (ImportError, ValueError):
@@ -203,7 +202,7 @@ def _execute_local(payloads: Sequence[dict[str, Any]], workers: int) -> Iterator
 
 def _execute_dask(payloads: Sequence[dict[str, Any]], executor: str, workers: int) -> Iterator[tuple[int, Any]]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster, as_completed  # optional (the dask extra)
     except ImportError as e:  # optional dependency: pip install 'scaling[dask]'
         raise ValueError(f"executor {executor!r} needs the 'distributed' package (pip install 'scaling[dask]')") from e
     cluster = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scaling import data
 from scaling.executors import check_executor, execute
 from scaling.family import ModelFamily, width_family
 from scaling.model import GPTConfig
@@ -199,7 +200,6 @@ def job_keys(jobs: Sequence[Job]) -> list[str]:
 
 def _plan(jobs: list[Job]) -> tuple[list[str], dict[str, Any]]:
     """(run key of each job, source of each spec); builds each distinct source once."""
-    from scaling.data import make_source
 
     sources: dict[str, Any] = {}
     keys = []
@@ -207,7 +207,7 @@ def _plan(jobs: list[Job]) -> tuple[list[str], dict[str, Any]]:
         if not isinstance(job, Job):
             raise ValueError(f"'jobs' must hold Job objects (got {job!r})")
         if job.source_spec not in sources:
-            sources[job.source_spec] = make_source(job.source_spec)
+            sources[job.source_spec] = data.make_source(job.source_spec)
         source = sources[job.source_spec]
         try:
             validate(job.config, source, job.settings)
@@ -242,6 +242,6 @@ class _NoBar:
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: only a sweep that shows a bar needs it
 
     return tqdm(total=total, unit="run", desc="sweep", dynamic_ncols=True)

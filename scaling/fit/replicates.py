@@ -77,7 +77,7 @@ def lack_of_fit(stats: Sequence[SizeStats], predicted: Sequence[float]) -> LackO
     F = [Σ_i k_i (mean_i - pred_i)² / (m - 3)] / [Σ_ij (y_ij - mean_i)² / Σ_i (k_i - 1)] in log L,
     m sizes, k_i seeds at size i, 3 parameters fitted; p from F(m - 3, Σ(k_i - 1)).
     """
-    from scipy.stats import f as f_dist
+    from scipy.stats import f as f_dist  # deferred: scipy.stats takes ~0.5 s to import
 
     if len(stats) != len(predicted):
         raise ValueError(f"'predicted' must have one value per size (got {len(predicted)} for {len(stats)})")
