@@ -1,4 +1,5 @@
-"""A tiny order-1 Markov chain satisfying the DataSource protocol, for the engine's own tests.
+"""A tiny order-1 Markov chain satisfying the DataSource protocol, for the engine's own tests,
+and the settings of the tiny runs trained on it (`TINY`, `N_CTX`).
 
 Its entropy rate is exact (Σ_i π_i H(P_i)), so a test can check that training learns real
 structure: the held-out loss falls from log V towards the entropy rate and never below it.
@@ -9,6 +10,9 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+
+TINY = dict(batch_size=8, eval_seqs=16, curve_points=4, curve_eval_seqs=8)  # a dozen-step run's settings
+N_CTX = 16
 
 
 class MarkovSource:

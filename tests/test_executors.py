@@ -11,13 +11,7 @@ from scaling.scheduling import threads_for
 from scaling.store import RunStore
 from scaling.family import width_family
 from scaling.sweep import run_sweep
-from sweep_fixtures import corpus_jobs, write_corpus
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> str:
-    """A folder of real text that worker processes can read."""
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def test_threads_rule():
@@ -41,13 +35,13 @@ def test_unknown_executor_is_rejected(bad):
 # --- worker processes and Dask (real corpus files: workers build their own sources) ----------
 
 @pytest.fixture(scope="module")
-def inline_runs(corpus, tmp_path_factory):
+def inline_runs(corpus_jobs, corpus, tmp_path_factory):
     """The corpus jobs trained in this process (the inline executor)."""
     return run_sweep(corpus_jobs(corpus), tmp_path_factory.mktemp("inline") / "runs.sqlite",
                      workers=1, executor="inline")
 
 
-def test_inline_uses_the_thread_rule_and_restores_threads(corpus, tmp_path):
+def test_inline_uses_the_thread_rule_and_restores_threads(corpus_jobs, corpus, tmp_path):
     """Inline runs get the threads a lone worker would (1 for tiny models); the caller's count is restored."""
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -63,14 +57,14 @@ def _same_numbers(a, b):
     return [(r.eval_loss, r.curve) for r in a] == [(r.eval_loss, r.curve) for r in b]
 
 
-def test_local_workers_match_inline(corpus, inline_runs, tmp_path):
+def test_local_workers_match_inline(corpus_jobs, corpus, inline_runs, tmp_path):
     """Two local worker processes (forked from the worker server) produce the same losses as training in this process."""
     runs = run_sweep(corpus_jobs(corpus), tmp_path / "runs.sqlite", workers=2, executor="local")
     assert _same_numbers(runs, inline_runs)
     assert all(r.threads == 1 for r in runs)
 
 
-def test_dask_local_cluster_matches_inline(corpus, inline_runs, tmp_path):
+def test_dask_local_cluster_matches_inline(corpus_jobs, corpus, inline_runs, tmp_path):
     """A Dask LocalCluster (loopback, 2 single-thread workers) gives the same runs; the client stores them."""
     pytest.importorskip("distributed")
     path = tmp_path / "runs.sqlite"
@@ -80,7 +74,7 @@ def test_dask_local_cluster_matches_inline(corpus, inline_runs, tmp_path):
         assert len(store) == 2
 
 
-def test_joins_a_running_dask_scheduler(corpus, inline_runs, tmp_path):
+def test_joins_a_running_dask_scheduler(corpus_jobs, corpus, inline_runs, tmp_path):
     """executor='dask://HOST:PORT' sends the runs to an existing scheduler and stores what comes back."""
     distributed = pytest.importorskip("distributed")
     threads = torch.get_num_threads()

@@ -9,13 +9,7 @@ import scaling.executors as executors
 from scaling.scheduling import CUDA_WORKERS, available_cores, default_workers, longest_first, run_cost, sweep_workers
 from scaling.store import RunStore
 from scaling.sweep import run_sweep, sweep
-from sweep_fixtures import corpus_jobs, fake_make_source, tiny_jobs, write_corpus
 
-
-@pytest.fixture
-def markov(monkeypatch):
-    """`make_source` in this process knows the tiny Markov chains 'markov' and 'markov2'."""
-    monkeypatch.setattr("scaling.data.make_source", fake_make_source)
 
 
 def test_default_workers_per_device():
@@ -29,7 +23,7 @@ def test_default_workers_per_device():
         sweep_workers(0, ["cpu"])
 
 
-def test_longest_first_orders_by_cost_and_keeps_ties_in_order():
+def test_longest_first_orders_by_cost_and_keeps_ties_in_order(tiny_jobs):
     """Bigger models and longer budgets go first; equal runs keep the order they were given in."""
     jobs = tiny_jobs("markov", sizes=(16, 32), tokens=(8 * 16 * 12, 8 * 16 * 48), seeds=(0, 1))
     order = longest_first(jobs)
@@ -39,7 +33,7 @@ def test_longest_first_orders_by_cost_and_keeps_ties_in_order():
     assert [jobs[i].settings.seed for i in order[:2]] == [0, 1]
 
 
-def test_sweep_trains_longest_first_and_returns_job_order(markov, tmp_path, monkeypatch):
+def test_sweep_trains_longest_first_and_returns_job_order(tiny_jobs, markov, tmp_path, monkeypatch):
     """Every sweep (the CLI's too) hands runs to the executor longest first; results come back in job order."""
     seen = []
     real = executors.train
@@ -55,11 +49,9 @@ def test_sweep_trains_longest_first_and_returns_job_order(markov, tmp_path, monk
     assert [r.config["d_model"] for r in runs] == [16, 24, 32]
 
 
-def test_local_workers_outlive_a_sweep(tmp_path):
+def test_local_workers_outlive_a_sweep(corpus_jobs, new_corpus, tmp_path):
     """Two local sweeps in one process share their worker processes: torch is imported once per worker."""
-    (tmp_path / "corpus").mkdir()
-    corpus = write_corpus(tmp_path / "corpus")
-    jobs = corpus_jobs(corpus)
+    jobs = corpus_jobs(new_corpus)
     with RunStore(tmp_path / "runs.sqlite") as store:
         sweep(jobs[:1], store, workers=2, executor="local")
         pool = executors._POOL

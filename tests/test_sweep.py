@@ -30,8 +30,8 @@ from scaling.sweep import (
     run_sweep,
     sweep,
 )
+from markov_source import N_CTX, TINY
 from scaling.train import TrainSettings
-from sweep_fixtures import N_CTX, TINY, fake_make_source, tiny_jobs, write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,16 +41,6 @@ def width_config(d_model: int, n_layer: int, n_ctx: int, vocab_size: int) -> GPT
     return width_family(n_layer=n_layer).config(d_model, n_ctx=n_ctx, vocab_size=vocab_size)
 
 
-@pytest.fixture
-def markov(monkeypatch):
-    """`make_source` in this process knows the tiny Markov chains 'markov' and 'markov2'."""
-    monkeypatch.setattr("scaling.data.make_source", fake_make_source)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> str:
-    """A folder of real text that worker processes can read."""
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 # --- keys and grids --------------------------------------------------------------------------
@@ -133,7 +123,7 @@ def test_make_jobs_builds_the_grid():
 
 # --- running sweeps (inline: this process) ----------------------------------------------------
 
-def test_sweep_trains_stores_and_reuses(markov, tmp_path, monkeypatch):
+def test_sweep_trains_stores_and_reuses(tiny_jobs, markov, tmp_path, monkeypatch):
     """A sweep trains each job once and stores it; the same sweep again trains nothing."""
     jobs = tiny_jobs("markov", seeds=(0, 1))
     path = tmp_path / "runs.sqlite"
@@ -153,7 +143,7 @@ def test_sweep_trains_stores_and_reuses(markov, tmp_path, monkeypatch):
     assert again.runs == first and again.reused == set(again.keys)
 
 
-def test_duplicate_jobs_train_once(markov, tmp_path):
+def test_duplicate_jobs_train_once(tiny_jobs, markov, tmp_path):
     """The same job twice in one sweep is trained once and returned twice."""
     (job,) = tiny_jobs("markov", sizes=(16,))
     with RunStore(tmp_path / "runs.sqlite") as store:
@@ -161,7 +151,7 @@ def test_duplicate_jobs_train_once(markov, tmp_path):
         assert runs[0] == runs[1] and len(store) == 1
 
 
-def test_a_run_another_process_holds_is_waited_for_not_trained(markov, tmp_path, monkeypatch):
+def test_a_run_another_process_holds_is_waited_for_not_trained(tiny_jobs, markov, tmp_path, monkeypatch):
     """A sweep skips a run leased by a live owner, trains the rest, and returns the owner's stored run."""
     import threading
 
@@ -190,7 +180,7 @@ def test_a_run_another_process_holds_is_waited_for_not_trained(markov, tmp_path,
     assert trained == [32] and result.runs[0].wall_s == 123.0 and result.reused == {keys[0]}
 
 
-def test_a_run_released_by_its_owner_is_trained_here(markov, tmp_path, monkeypatch):
+def test_a_run_released_by_its_owner_is_trained_here(tiny_jobs, markov, tmp_path, monkeypatch):
     """When a lease's owner gives the run up without storing it, the waiting sweep trains it itself."""
     import threading
 
@@ -210,7 +200,7 @@ def test_a_run_released_by_its_owner_is_trained_here(markov, tmp_path, monkeypat
     assert out["r"].runs[0].status == "ok" and out["r"].reused == set()
 
 
-def test_failed_run_does_not_stop_the_others(markov, tmp_path, monkeypatch):
+def test_failed_run_does_not_stop_the_others(tiny_jobs, markov, tmp_path, monkeypatch):
     """One run raising ends in a SweepError naming it, while the other runs are stored."""
     import scaling.executors as ex
 
@@ -232,23 +222,23 @@ def test_failed_run_does_not_stop_the_others(markov, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "jobs, match",
     [
-        (lambda: tiny_jobs("nonesuch"), "unknown source 'nonesuch'"),
-        (lambda: tiny_jobs("markov", tokens=(8 * 16 - 1,)), r"tokens=127"),
-        (lambda: tiny_jobs("markov", vocab_size=8), r"vocab_size=8"),
-        (lambda: ["not a job"], "Job"),
+        (lambda make: make("nonesuch"), "unknown source 'nonesuch'"),
+        (lambda make: make("markov", tokens=(8 * 16 - 1,)), r"tokens=127"),
+        (lambda make: make("markov", vocab_size=8), r"vocab_size=8"),
+        (lambda make: ["not a job"], "Job"),
     ],
     ids=["unknown-source", "budget-below-one-batch", "vocab-too-small", "not-a-job"],
 )
-def test_bad_input_fails_before_any_training(markov, tmp_path, monkeypatch, jobs, match):
+def test_bad_input_fails_before_any_training(tiny_jobs, markov, tmp_path, monkeypatch, jobs, match):
     """Bad jobs are a ValueError naming the value, raised before any run trains or the store opens."""
     monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
     good = tiny_jobs("markov", sizes=(16,))
     with pytest.raises(ValueError, match=match):
-        run_sweep(good + jobs(), tmp_path / "runs.sqlite", workers=1, executor="inline")
+        run_sweep(good + jobs(tiny_jobs), tmp_path / "runs.sqlite", workers=1, executor="inline")
     assert not (tmp_path / "runs.sqlite").exists()
 
 
-def test_bad_workers_and_executor_are_rejected(markov, tmp_path):
+def test_bad_workers_and_executor_are_rejected(tiny_jobs, markov, tmp_path):
     """workers < 1 and an unknown executor are ValueErrors naming the value."""
     with pytest.raises(ValueError, match="workers=0"):
         run_sweep(tiny_jobs("markov"), tmp_path / "s.sqlite", workers=0)
@@ -256,7 +246,7 @@ def test_bad_workers_and_executor_are_rejected(markov, tmp_path):
         run_sweep(tiny_jobs("markov"), tmp_path / "s.sqlite", executor="threads")
 
 
-def test_foreign_store_is_refused_before_training(markov, tmp_path, monkeypatch):
+def test_foreign_store_is_refused_before_training(tiny_jobs, markov, tmp_path, monkeypatch):
     """A sweep pointed at a file that is not a run store fails, naming it, and leaves it alone."""
     monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
     path = tmp_path / "notes.txt"

@@ -8,13 +8,7 @@ import pytest
 
 from scaling.cli.sweep import add_arguments, run_command
 from scaling.sweep import run_sweep
-from sweep_fixtures import fake_make_source, tiny_jobs
 
-
-@pytest.fixture
-def markov(monkeypatch):
-    """`make_source` in this process knows the tiny Markov chains 'markov' and 'markov2'."""
-    monkeypatch.setattr("scaling.data.make_source", fake_make_source)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -55,7 +49,7 @@ def test_sweep_command_bad_input_names_the_value(markov, tmp_path, extra, match)
     assert not (tmp_path / "runs.sqlite").exists()
 
 
-def test_empty_corpus_fails_before_training(tmp_path, monkeypatch):
+def test_empty_corpus_fails_before_training(tiny_jobs, tmp_path, monkeypatch):
     """A corpus folder with no text is a ValueError naming it, from the command and from run_sweep."""
     monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
     empty = tmp_path / "empty"
