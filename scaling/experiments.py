@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaling import data
 from scaling.family import Member, ModelFamily
 from scaling.fit.replicates import SizeStats
 from scaling.run import Run
@@ -102,9 +103,7 @@ def train_all(pairs: Sequence[tuple[Member, Job]], store_path: Path, device: str
 
 
 def _vocab(source_spec: str) -> int:
-    from scaling.data import make_source  # data sources import torch-free numpy only
-
-    return make_source(source_spec).vocab_size
+    return data.make_source(source_spec).vocab_size
 
 
 # --- kaplan-sweep (and extrapolation): loss vs N at a fixed, generous token budget --------------
@@ -267,9 +266,7 @@ class TaskSweep:
 
 def _one_problem_ctx(task: str) -> int:
     """n_ctx of one problem per row (problem_len - 1: inputs are the problem minus its last token)."""
-    from scaling.data import make_source
-
-    return make_source(task).problem_len - 1
+    return data.make_source(task).problem_len - 1
 
 
 # Measured (2-layer default family, 1 thread): at n_ctx 32 or 64 (several problems per row, at
