@@ -48,7 +48,7 @@ def test_params_gpt2_small(capsys):
 
 
 def test_params_json_and_preset(capsys):
-    """--json gives the counts and breakdown; --preset gpt2-xl gives 1,557,611,200 (PUBLISHED.md)."""
+    """--json gives the counts and breakdown; --preset gpt2-xl gives 1,557,611,200 (the released GPT-2 xl checkpoint)."""
     code, out, _ = run(capsys, "params", *GPT2_SMALL, "--json")
     data = json.loads(out)
     assert code == 0 and data["total"] == 124439808
@@ -151,7 +151,7 @@ def test_fit_chinchilla_then_allocate_with_the_saved_law(capsys, tmp_path):
 
 
 def test_allocate_named_laws(capsys):
-    """allocate under Epoch's refit at Chinchilla's budget gives ~18 tokens/param (PUBLISHED.md)."""
+    """allocate under Epoch's refit at Chinchilla's budget gives ~18 tokens/param (Besiroglu et al. 2024)."""
     code, out, _ = run(capsys, "allocate", "--compute", "5.76e23", "--law", "epoch", "--json")
     row = json.loads(out)["allocations"][0]
     assert code == 0
