@@ -191,6 +191,8 @@ class GPT(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if idx.dim() != 2:
             raise ValueError(f"'idx' must have shape (B, T) (got shape={tuple(idx.shape)})")
+        if idx.dtype not in (torch.long, torch.int32):
+            raise ValueError(f"'idx' must hold integer token ids, int64 or int32 (got dtype={idx.dtype})")
         B, T = idx.size()
         if T > self.config.n_ctx:
             raise ValueError(

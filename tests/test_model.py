@@ -122,6 +122,14 @@ def test_forward_rejects_a_token_outside_the_vocabulary(token):
         model(idx)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bool, torch.uint8])
+def test_forward_rejects_token_ids_that_are_not_integers(dtype):
+    """Token ids of a non-integer (or byte) dtype are a ValueError naming the dtype, not torch's error."""
+    model = GPT(small(n_ctx=8))
+    with pytest.raises(ValueError, match=rf"integer token ids, int64 or int32 \(got dtype={dtype}\)"):
+        model(torch.zeros(2, 8, dtype=dtype))
+
+
 @pytest.mark.parametrize("math_attention", [False, True])
 def test_attention_is_causal(math_attention):
     """Changing a later token never changes the logits at earlier positions."""
