@@ -1,15 +1,19 @@
-"""Seed 004, section 2 (after Hoffmann et al. 2022, §3): at equal compute, the balanced
-allocation beats a big model trained on too few tokens and a small model trained on too many.
+"""Hoffmann et al. 2022, §3 and Fig. 3: at equal compute, the compute-optimal allocation beats a
+bigger model trained on fewer tokens and a smaller one trained on more.
 
-What is measured. Three strategies spend the same budget C = 6·N·D (N total parameters,
-Chinchilla's convention; the measured 6ND of each run is checked to agree): "balanced" at
-Hoffmann's ~20 tokens per parameter, "big-undertrained" with `spread` times the parameters
-(so spread² times fewer tokens per parameter) and "small-overtrained" with `spread` times
-fewer. They are the extreme and central sizes of the `compute-optimal` IsoFLOP grid at its
-middle budget, so seed 0 is reused from that grid; every strategy is trained with
-`tier.seeds` seeds (each seed fixes the initialization and the order of the training data,
-shared across strategies, so differences are paired). The held-out losses are ranked; a
-gap counts when it exceeds GAP_SIGMAS standard errors of the paired differences over seeds.
+What is measured. At every budget C of the `compute-optimal` IsoFLOP grid (C = 6·N·D, N total
+parameters, Chinchilla's convention), three strategies spend C: "balanced" at the optimum N_opt
+that grid measured (the parabola's vertex), "big-undertrained" at about 4x fewer tokens per
+parameter (2x the parameters) and "small-overtrained" at about 4x more (half the parameters)
+(`scaling.race`). Every strategy is trained with `tier.seeds` seeds; seed s fixes the
+initialization and the order of the training data in every strategy, so differences are
+paired. At each budget, balanced beats a rival when the mean paired difference exceeds
+GAP_SIGMAS standard errors over seeds; a rival beats balanced by the same margin the other way.
+The distance from the optimum is moderate, so the race can come out either way.
+
+Each strategy's loss is also compared with the loss predicted for it by Hoffmann's law
+(Approach 3, `fit_chinchilla`) fitted on the grid's runs: a law that places the optimum right
+should also predict what leaving it costs.
 """
 
 from __future__ import annotations
@@ -20,96 +24,104 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from scaling.experiments import STRATEGIES
+from scaling.fit import FitError, fit_chinchilla
+from scaling.race import STRATEGIES, TOKENS_FACTOR
 
 # A gap between two strategies counts when it exceeds 3 standard errors of its paired
 # differences over seeds (the seed-to-seed noise is the only noise in these runs).
 GAP_SIGMAS = 3.0
+RIVALS = ("small-overtrained", "big-undertrained")
+# Measured at smoke (2 seeds, one degree of freedom per paired SE): balanced leads every contest
+# (by 0.02-0.17 nats) but only 4 of 6 leads exceed 3 SE; the smoke tier cannot decide.
+XFAIL = {"smoke": "at smoke (2 seeds) balanced leads all 6 contests but only 4 by 3 SE: too few seeds to decide"}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
-    "at the same measured 6ND, balanced has the lowest mean held-out loss, and each other "
-    f"strategy's paired loss difference from balanced exceeds {GAP_SIGMAS:g} standard errors over "
-    "seeds (balanced first by less: inconclusive)"
+    f"at every IsoFLOP budget, balanced (the grid's measured optimum) beats {TOKENS_FACTOR:g}x more and "
+    f"{TOKENS_FACTOR:g}x fewer tokens per parameter by more than {GAP_SIGMAS:g} standard errors of the "
+    "seed-paired differences; a rival ahead by that margin anywhere: not reproduced; otherwise inconclusive"
 )
 
 pytestmark = pytest.mark.claim(
     "allocation-race",
-    title="At equal compute, balanced N and D beat big-undertrained and small-overtrained",
-    source="seed 004, section 2; Hoffmann et al. 2022, §3 and Fig. 3",
+    title="At equal compute, the measured optimum beats 4x more and 4x fewer tokens per parameter",
+    source="Hoffmann et al. 2022, §3 and Fig. 3",
     quote="for compute-optimal training, the model size and the number of training tokens "
     "should be scaled equally",
     evidence="trained",
-    headline="small-overtrained - balanced (paired)",
+    headline="paired wins of balanced (budgets × rivals)",
     rule=RULE,
 )
 
 
-def test_balanced_allocation_wins_at_equal_compute(claim, device, tier, experiments):
-    """At the same measured 6ND, the balanced strategy has the lowest held-out loss over seeds."""
+def test_balanced_allocation_wins_at_equal_compute(claim, device, tier, experiments, expect_xfail):
+    """At every budget, the measured optimum has a lower held-out loss than both rivals, seed-paired."""
+    expect_xfail(XFAIL)
     race = experiments.race(device)
-    C, runs = race.C, race.runs
-    total = sum(len(v) for v in runs.values())
-    claim.note(f"budget C = {C:.1e} FLOPs (6·N_total·D), {tier.seeds} seeds per strategy, source "
-               f"{experiments.source!r}; {total - race.new} of {total} runs read from the store.")
-    losses = {s: np.array([t.loss for t in sorted(runs[s], key=lambda t: t.seed)]) for s in STRATEGIES}
-    flops = np.array([t.run.flops["6nd"] for s in STRATEGIES for t in runs[s]])
-    step = max(t.run.settings["batch_size"] * t.run.config["n_ctx"] * 6 * t.n_total
-               for s in STRATEGIES for t in runs[s])
-    claim.measure("spread of measured 6ND across runs (relative)", float(np.ptp(flops) / C),
-                  expected=0.0, tolerance=step / C,
-                  note="D is rounded down to whole steps; tolerance: one step of the largest model")
-    for s in STRATEGIES:
-        t0 = runs[s][0]
-        sd = float(np.std(losses[s], ddof=1)) if len(losses[s]) > 1 else math.nan
-        claim.measure(f"{s}: loss", float(losses[s].mean()), unit="nats/token",
-                      drift=max(3 * sd, 1e-3) if math.isfinite(sd) else None,
-                      note=f"± {sd:.4f} (std over {len(losses[s])} seeds); N_total = {t0.n_total:,}, "
-                           f"D = {t0.run.tokens:,}, D/N = {t0.run.tokens / t0.n_total:.3g}")
-    verdicts = {}
-    for other in ("big-undertrained", "small-overtrained"):
-        diff = losses[other] - losses["balanced"]  # > 0: balanced is better
-        k = diff.size
-        se = float(np.std(diff, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
-        claim.measure(f"{other} - balanced (paired)", float(diff.mean()), unit="nats/token",
-                      drift=max(3 * se, 1e-3) if math.isfinite(se) else None,
-                      note=f"SE {se:.4f} over {k} seeds; balanced wins when > {GAP_SIGMAS:g} SE")
-        verdicts[other] = float(diff.mean()) > GAP_SIGMAS * se if math.isfinite(se) else False
-    ranking = sorted(STRATEGIES, key=lambda s: losses[s].mean())
-    claim.note("ranking (lowest held-out loss first): " + " < ".join(
-        f"{s} ({losses[s].mean():.4f})" for s in ranking))
-    claim.figure(_figure(runs, C, device, tier), "race")
-    if not all(verdicts.values()) and ranking[0] == "balanced":
-        claim.verdict("inconclusive", "balanced ranks first but not by "
-                      f"{GAP_SIGMAS:g} standard errors over {tier.seeds} seeds against every strategy")
-    assert ranking[0] == "balanced", f"ranking: {ranking}"
-    assert all(verdicts.values()), f"gaps not significant: {verdicts}"
+    grid_runs = experiments.isoflop(device)
+    total = sum(len(v) for by in race.runs.values() for v in by.values())
+    claim.note(f"{len(race.runs)} budgets × 3 strategies × {tier.seeds} seeds, source {experiments.source!r}; "
+               f"{total - race.new} of {total} runs read from the store (the IsoFLOP grid's own runs are reused "
+               "where a strategy lands on a grid size).")
+    law = None
+    try:
+        law = fit_chinchilla(grid_runs.N, grid_runs.D, grid_runs.loss).law
+    except FitError as e:
+        claim.note(f"no law fitted on the grid: {e}")
+    wins, losses_to = 0, []
+    for C, by in sorted(race.runs.items()):
+        loss = {s: np.array([t.loss for t in sorted(by[s], key=lambda t: t.seed)]) for s in STRATEGIES}
+        for s in STRATEGIES:
+            t0 = by[s][0]
+            sd = float(np.std(loss[s], ddof=1)) if loss[s].size > 1 else math.nan
+            pred = float(law.predict(t0.n_total, t0.run.tokens)) if law is not None else math.nan
+            claim.measure(f"C={C:.0e} {s}: loss", float(loss[s].mean()), unit="nats/token",
+                          drift=max(3 * sd, 1e-3) if math.isfinite(sd) else None,
+                          note=f"± {sd:.4f} (std over {loss[s].size} seeds); N_total = {t0.n_total:,}, "
+                               f"D/N = {t0.run.tokens / t0.n_total:.3g}; the grid's law predicts {pred:.4f}")
+            if law is not None:
+                claim.measure(f"C={C:.0e} {s}: measured − predicted by the grid's law",
+                              float(loss[s].mean() - pred), unit="nats/token", drift=0.05)
+        for rival in RIVALS:
+            diff = loss[rival] - loss["balanced"]  # > 0: balanced is better
+            se = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.nan
+            claim.measure(f"C={C:.0e} {rival} − balanced (paired)", float(diff.mean()), unit="nats/token",
+                          drift=max(3 * se, 1e-3) if math.isfinite(se) else None,
+                          note=f"SE {se:.4f} over {diff.size} seeds; balanced wins above {GAP_SIGMAS:g} SE")
+            if math.isfinite(se) and diff.mean() > GAP_SIGMAS * se:
+                wins += 1
+            elif math.isfinite(se) and diff.mean() < -GAP_SIGMAS * se:
+                losses_to.append(f"{rival} at C={C:.0e} by {-diff.mean():.4f} ± {se:.4f}")
+    contests = 2 * len(race.runs)
+    claim.measure("paired wins of balanced (budgets × rivals)", wins, expected=contests, tolerance=0,
+                  note=f"of {contests}; measured optima N_opt: "
+                       + ", ".join(f"C={c:.0e}: {n:.3g}" for c, n in sorted(race.optima.items())))
+    claim.figure(_figure(race, law, device, tier), "race")
+    if losses_to:
+        claim.verdict("not_reproduced", "a rival beats the measured optimum: " + "; ".join(losses_to))
+    elif wins < contests:
+        claim.verdict("inconclusive", f"balanced wins {wins} of {contests} budget × rival contests by "
+                      f"{GAP_SIGMAS:g} SE over {tier.seeds} seeds; no rival wins")
+    assert len(race.runs) == len(grid_runs.grid.budgets), "a budget has no race"
+    assert not losses_to and wins == contests, f"balanced wins {wins} of {contests}; {losses_to}"
 
 
-def _figure(runs, C, device, tier):
-    fig, (ax, axb) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": (2, 1)})
-    colors = dict(zip(STRATEGIES, ("C0", "C2", "C3")))
-    for s in STRATEGIES:
-        for t in runs[s]:
-            pts = [p for p in t.run.curve if p.get("eval_loss") is not None]
-            x = [6.0 * t.n_total * p["tokens"] for p in pts]
-            ax.plot(x, [p["eval_loss"] for p in pts], "-", color=colors[s], alpha=0.8, lw=1.2,
-                    label=(f"{s} (N={t.n_total:,}, D/N={t.run.tokens / t.n_total:.2g})"
-                           if t.seed == 0 else None))
-    ax.axvline(C, color="k", ls=":", lw=1, label=f"budget C = {C:.1e}")
+def _figure(race, law, device, tier):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(race.runs)))
+    marks = dict(zip(STRATEGIES, ("v", "o", "^")))
+    for (C, by), col in zip(sorted(race.runs.items()), colors):
+        for s in STRATEGIES:
+            n = [t.n_total for t in by[s]]
+            ax.plot(n, [t.loss for t in by[s]], marks[s], color=col, alpha=0.7,
+                    label=f"{s}" if C == min(race.runs) else None)
+        if law is not None:
+            g = np.geomspace(race.optima[C] / 3, race.optima[C] * 3, 60)
+            ax.plot(g, law.predict(g, C / (6 * g)), "-", color=col, lw=1, label=f"grid's law at C = {C:.0e}")
     ax.set_xscale("log")
-    ax.set_xlabel("training FLOPs so far (6·N·tokens)")
-    ax.set_ylabel("held-out loss (eval subset)")
-    ax.set_title("training curves at equal final compute")
-    ax.legend(fontsize=8)
-    for i, s in enumerate(STRATEGIES):
-        ls = [t.loss for t in runs[s]]
-        axb.plot([i] * len(ls), ls, "o", color=colors[s], alpha=0.6)
-        axb.errorbar(i + 0.15, np.mean(ls), yerr=np.std(ls, ddof=1) if len(ls) > 1 else 0,
-                     fmt="s", color="k", capsize=4)
-    axb.set_xticks(range(3), STRATEGIES, rotation=15, fontsize=8)
-    axb.set_ylabel("final held-out loss")
-    axb.set_title("per seed (dots), mean ± std")
-    fig.suptitle(f"allocation race at C = {C:.1e} FLOPs ({device}, {tier.name})")
+    ax.set_xlabel("total parameters N (D = C / 6N)")
+    ax.set_ylabel("held-out loss (each seed)")
+    ax.set_title(f"allocation race at every IsoFLOP budget ({device}, {tier.name})")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

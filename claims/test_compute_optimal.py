@@ -7,7 +7,11 @@ on D = C/(6N) tokens each. A parabola in log N per budget gives the IsoFLOP mini
 when it is not bracketed by the runs (`scaling.optimal.fit_isoflop`); power laws through
 the minima give a and b, with intervals from resampling the runs within each budget (80%,
 the 10th-90th percentiles Hoffmann's Table 2 quotes). The tokens per parameter at the
-optimum are compared with Hoffmann's ~20. Approach 3 (eq. 2, `fit_chinchilla`: Huber in
+optimum are reported beside Hoffmann's ~20. The decision is a's interval: it must contain
+Hoffmann's 0.5 and exclude Kaplan's 0.73; b and tokens per parameter follow from a through
+C = 6ND and are not counted as separate evidence. Where a budget's lowest loss sits on the
+edge of its sizes, the grid adds sizes on that side (up to `max_extension`) until it is
+bracketed. Approach 3 (eq. 2, `fit_chinchilla`: Huber in
 log space from Hoffmann's grid of starts) is fitted to all the runs of the grid and its
 implied a = β/(α+β) compared with Approach 2's.
 
@@ -27,18 +31,14 @@ import pytest
 from scaling.fit import FitError, fit_chinchilla
 from scaling.optimal import fit_isoflop
 
-MIN_BUDGETS, MIN_SIZES = 3, 5  # CLAIMS.md: at least 3 budgets x at least 5 sizes
-# The claim: a ≈ b ≈ 0.5 (Hoffmann Table 2, Approach 2: a = 0.49 (0.462-0.534), b = 0.51
-# (0.483-0.529); Approach 1: 0.50 and 0.50).
-EXPECTED_AB = 0.5
-# a and b must sit within 0.1 of 0.5: half the distance to Kaplan's 0.73, so the test tells
-# "scale N and D equally" (Hoffmann) from "mostly N" (Kaplan eq. 6.1).
-AB_TOLERANCE = 0.1
-TOKENS_PER_PARAM = 20.0  # Hoffmann Table 3: D/N is 20-22 along the frontier
-# Tokens per parameter within a factor 3 of 20: Hoffmann's own three approaches and the
-# Epoch refit differ by up to 1.5x at the same budget, and the small-scale counting effect
-# (Pearce & Song 2024) by about as much again.
-TOKENS_PER_PARAM_FACTOR = 3.0
+MIN_BUDGETS, MIN_SIZES = 3, 5  # at least 3 budgets x at least 5 sizes
+# The claim: a ≈ 0.5 (Hoffmann Table 2, Approach 2: a = 0.49 (0.462-0.534); Approach 1: 0.50).
+HOFFMANN_A = 0.5
+# The rival: Kaplan eq. 6.1, N_opt ∝ C^0.73. The decision is which of the two a's interval
+# admits; b = 1 - a and D/N = C/(6N²) follow from a through C = 6ND, so they are reported
+# but not counted as evidence of their own.
+KAPLAN_A = 0.73
+TOKENS_PER_PARAM = 20.0  # Hoffmann Table 3: D/N is 20-22 along the frontier (reported beside)
 # Approach 3's a must agree with Approach 2's within 0.1: Hoffmann Table 2's approaches
 # agree within 0.04 at their scale; 0.1 allows for our much smaller grid.
 APPROACHES_AGREE = 0.1
@@ -46,10 +46,10 @@ LEVEL = 0.8  # Hoffmann Table 2 quotes 10th-90th percentiles
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
-    f"over at least {MIN_BUDGETS} budgets × {MIN_SIZES} sizes every IsoFLOP minimum is bracketed; a and "
-    f"b within {AB_TOLERANCE:g} of {EXPECTED_AB:g}; tokens per parameter within a factor "
-    f"{TOKENS_PER_PARAM_FACTOR:g} of {TOKENS_PER_PARAM:g}; Approach 3's a within {APPROACHES_AGREE:g} "
-    "of Approach 2's"
+    f"over at least {MIN_BUDGETS} budgets × {MIN_SIZES} sizes, every IsoFLOP minimum bracketed (the grid "
+    f"extends to find it); a's {LEVEL:.0%} interval contains Hoffmann's {HOFFMANN_A:g} and excludes "
+    f"Kaplan's {KAPLAN_A:g} (b and tokens per parameter reported, not counted); Approach 3's a within "
+    f"{APPROACHES_AGREE:g} of Approach 2's"
 )
 
 pytestmark = pytest.mark.claim(
@@ -65,11 +65,12 @@ pytestmark = pytest.mark.claim(
 
 
 def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):
-    """IsoFLOP minima over >=3 budgets x >=5 sizes are bracketed and give a ≈ b ≈ 0.5, D/N ≈ 20."""
+    """IsoFLOP minima over >=3 budgets x >=5 sizes are bracketed and a's interval holds 0.5, not 0.73."""
     runs = experiments.isoflop(device)
     grid, C, N, D, L, flops = runs.grid, runs.C, runs.N, runs.D, runs.loss, runs.flops_6nd
     claim.note(f"{len(grid.budgets)} budgets C = {', '.join(f'{c:.0e}' for c in grid.budgets)} FLOPs "
-               f"(6·N_total·D) x {grid.sizes} sizes each ({experiments.family.name}, source "
+               f"(6·N_total·D) x {grid.sizes} sizes each, {len(runs.trained)} runs with the grid's extensions "
+               f"({experiments.family.name}, source "
                f"{experiments.source!r}); {len(runs.trained) - runs.new} of {len(runs.trained)} runs "
                "read from the store.")
     # the measured 6ND falls short of the nominal C only by the rounding of D to whole steps
@@ -89,31 +90,38 @@ def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):
     for m in iso.messages:
         claim.note(m)
     a_ci, b_ci = iso.intervals["a"], iso.intervals["b"]
-    claim.measure("a (N_opt ∝ C^a)", iso.a, expected=EXPECTED_AB, tolerance=AB_TOLERANCE,
-                  drift=max(a_ci.se * 3, 1e-3),
-                  note=f"{LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f}; Hoffmann Approach 2: 0.49 (0.462-0.534)")
-    claim.measure("b (D_opt ∝ C^b)", iso.b, expected=EXPECTED_AB, tolerance=AB_TOLERANCE,
-                  drift=max(b_ci.se * 3, 1e-3),
-                  note=f"{LEVEL:.0%} interval {b_ci.low:.3f}..{b_ci.high:.3f}; Hoffmann Approach 2: 0.51 (0.483-0.529)")
+    claim.measure("a (N_opt ∝ C^a)", iso.a, expected=HOFFMANN_A, drift=max(a_ci.se * 3, 1e-3),
+                  note=f"{LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f}: must contain {HOFFMANN_A:g} and "
+                       f"exclude {KAPLAN_A:g}; Hoffmann Approach 2: 0.49 (0.462-0.534)")
+    claim.measure("b (D_opt ∝ C^b)", iso.b, expected=HOFFMANN_A, drift=max(b_ci.se * 3, 1e-3),
+                  note=f"{LEVEL:.0%} interval {b_ci.low:.3f}..{b_ci.high:.3f}; reported, not counted "
+                       "(b = 1 − a through C = 6ND)")
     if iso_ne is not None:
         claim.measure("a with non-embedding N (Kaplan's count)", iso_ne.a, drift=0.1,
                       note="Pearce & Song 2024: ~0.73-0.78 at small scale with this count")
     ratios = [m.D_opt / m.N_opt for m in iso.minima]
     for m, r in zip(iso.minima, ratios):
         claim.measure(f"tokens per parameter at C={m.C:.0e}", r, expected=TOKENS_PER_PARAM,
-                      drift=r * 0.5, note=f"N_opt = {m.N_opt:.3g}, D_opt = {m.D_opt:.3g}")
+                      drift=r * 0.5, note=f"N_opt = {m.N_opt:.3g}, D_opt = {m.D_opt:.3g}; reported, not counted")
     geo = math.exp(float(np.mean(np.log(ratios)))) if ratios else math.nan
     claim.measure("tokens per parameter (geometric mean over budgets)", geo, expected=TOKENS_PER_PARAM,
-                  drift=geo * 0.5)
-    claim.measure("log10(tokens per parameter / 20)", math.log10(geo / TOKENS_PER_PARAM), expected=0.0,
-                  tolerance=math.log10(TOKENS_PER_PARAM_FACTOR), drift=0.2,
-                  note=f"within a factor {TOKENS_PER_PARAM_FACTOR:g} of Hoffmann's ~20 (Table 3)")
+                  drift=geo * 0.5, note="reported, not counted (D/N = C/(6N²) follows from a)")
+    hoffmann, kaplan = a_ci.contains(HOFFMANN_A), a_ci.contains(KAPLAN_A)
+    if bracketed < len(grid.budgets):
+        claim.verdict("inconclusive", f"{len(grid.budgets) - bracketed} budget(s) not bracketed after extending "
+                      f"the grid by up to {grid.max_extension} sizes per side")
+    elif hoffmann and kaplan:
+        claim.verdict("inconclusive", f"a = {iso.a:.3f}, {LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f} "
+                      f"admits both {HOFFMANN_A:g} and {KAPLAN_A:g}")
+    elif not hoffmann:
+        claim.verdict("not_reproduced", f"a = {iso.a:.3f}, {LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f} "
+                      f"excludes {HOFFMANN_A:g}" + (f" and contains Kaplan's {KAPLAN_A:g}" if kaplan else ""))
+    else:
+        claim.verdict("reproduced", f"a = {iso.a:.3f}, {LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f} "
+                      f"contains {HOFFMANN_A:g} and excludes {KAPLAN_A:g}; b = {iso.b:.3f}, {geo:.0f} tokens/param")
     assert len(grid.budgets) >= MIN_BUDGETS and grid.sizes >= MIN_SIZES
     assert bracketed == len(grid.budgets), "; ".join(iso.messages)
-    assert abs(iso.a - EXPECTED_AB) <= AB_TOLERANCE and abs(iso.b - EXPECTED_AB) <= AB_TOLERANCE, (
-        f"a = {iso.a:.3f}, b = {iso.b:.3f}")
-    assert abs(math.log(geo / TOKENS_PER_PARAM)) <= math.log(TOKENS_PER_PARAM_FACTOR), (
-        f"{geo:.1f} tokens per parameter at the optimum")
+    assert hoffmann and not kaplan, f"a = {iso.a:.3f}, {LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f}"
 
 
 def test_approach_3_agrees_with_approach_2(claim, device, tier, experiments):

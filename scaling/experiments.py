@@ -170,6 +170,9 @@ class IsoFLOPGrid:
     spread: float
     design_tokens_per_param: float
     training: Training
+    # An unbracketed minimum gets sizes added on its side, one per round, up to this many per
+    # side and budget (each continues the grid's log spacing): the grid finds its own optimum.
+    max_extension: int = 3
 
     def centre(self, C: float) -> float:
         return math.sqrt(C / (6.0 * self.design_tokens_per_param))
@@ -213,48 +216,56 @@ def isoflop_jobs(family: ModelFamily, source_spec: str, tier_name: str,
 
 def isoflop_grid(family: ModelFamily, source_spec: str, tier_name: str, device: str,
                  store_path: Path) -> tuple[IsoFLOPGrid, list[tuple[float, Trained]], int]:
-    """The IsoFLOP grid of `compute-optimal`: (plan, [(budget C, trained run)], trained now)."""
+    """The IsoFLOP grid of `compute-optimal`: (plan, [(budget C, trained run)], trained now).
+
+    Where a budget's lowest loss sits at its smallest or largest size, the next size beyond
+    it (continuing the log spacing) is trained and the budget looked at again, up to
+    `grid.max_extension` sizes per side: the grid extends until each minimum is bracketed.
+    """
     grid, budgets, pairs = isoflop_jobs(family, source_spec, tier_name, device)
     trained, new = train_all(pairs, store_path, device)
-    return grid, list(zip(budgets, trained)), new
+    runs = list(zip(budgets, trained))
+    vocab = _vocab(source_spec)
+    offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=vocab)
+    step = grid.spread ** (2.0 / (grid.sizes - 1))  # the grid's ratio between adjacent sizes
+    added = {(C, side): 0 for C in grid.budgets for side in (-1, 1)}
+    for _ in range(grid.max_extension):
+        extra = []
+        for C in grid.budgets:
+            at = sorted((t for c, t in runs if c == C), key=lambda t: t.n_total)
+            best = min(range(len(at)), key=lambda i: at[i].loss)
+            side = -1 if best == 0 else 1 if best == len(at) - 1 else 0
+            if side == 0 or added[(C, side)] >= grid.max_extension:
+                continue
+            edge = at[0] if side < 0 else at[-1]
+            m = _next_size(offered, edge.n_total, step, side, C // (6 * grid.training.tokens_per_step))
+            if m is not None:
+                added[(C, side)] += 1
+                extra.append((C, (m, isoflop_job(m, grid, C, source_spec, 0, device))))
+        if not extra:
+            break
+        more, n_new = train_all([p for _, p in extra], store_path, device)
+        runs += [(C, t) for (C, _), t in zip(extra, more)]
+        new += n_new
+    return grid, runs, new
 
 
-# --- allocation-race ------------------------------------------------------------------------------
-
-STRATEGIES = ("small-overtrained", "balanced", "big-undertrained")
-
-
-def race_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
-              device: str) -> tuple[float, dict[str, Member], list[tuple[Member, Job]]]:
-    """The three strategies at the IsoFLOP grid's middle budget: (C, {strategy: member}, jobs).
-
-    small-overtrained / balanced / big-undertrained are the grid's smallest, central and
-    largest sizes at that budget: the centre has the design's tokens per parameter
-    (Hoffmann's ~20), the ends about `spread`² times more or fewer. Seed 0 is the grid's own run.
-    """
-    grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
-    C = grid.budgets[len(grid.budgets) // 2]
-    members = isoflop_members(family, grid, C, _vocab(source_spec))
-    chosen = dict(zip(STRATEGIES, (members[0], members[len(members) // 2], members[-1])))
-    pairs = [(m, isoflop_job(m, grid, C, source_spec, s, device))
-             for m in chosen.values() for s in range(seeds)]
-    return C, chosen, pairs
-
-
-def race(family: ModelFamily, source_spec: str, tier_name: str, seeds: int, device: str,
-         store_path: Path) -> tuple[float, dict[str, list[Trained]], int]:
-    """The trained race: (C, {strategy: runs, one per seed}, trained now)."""
-    C, chosen, pairs = race_jobs(family, source_spec, tier_name, seeds, device)
-    trained, new = train_all(pairs, store_path, device)
-    out = {name: [t for t in trained if t.member == m] for name, m in chosen.items()}
-    return C, out, new
+def _next_size(offered: Sequence[Member], n_total: int, step: float, side: int, n_cap: float) -> Member | None:
+    """The offered member nearest (in log N) to n_total·step^side beyond n_total, at most n_cap
+    total parameters (the largest that still trains one full step at the budget)."""
+    beyond = [m for m in offered if (m.n_total - n_total) * side > 0 and m.n_total <= n_cap]
+    if not beyond:
+        return None
+    target = math.log(n_total) + side * math.log(step)
+    return min(beyond, key=lambda m: abs(math.log(m.n_total) - target))
 
 
 # --- emergence ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TaskSweep:
-    """Sizes log-spaced in non-embedding N on the addition task (`task`, a source spec), one budget."""
+    """Sizes log-spaced in non-embedding N on the addition task (`task`, a source spec), one budget,
+    every size trained with `seeds` seeds (a threshold must not rest on one run per size)."""
 
     task: str
     n_min: float
@@ -262,6 +273,7 @@ class TaskSweep:
     sizes: int
     tokens: int
     training: Training
+    seeds: int = 3
 
 
 def _one_problem_ctx(task: str) -> int:
@@ -286,17 +298,17 @@ EMERGENCE = {
 
 
 def emergence_jobs(family: ModelFamily, tier_name: str, device: str) -> tuple[TaskSweep, list[tuple[Member, Job]]]:
-    """The plan of `emergence` and its jobs, one per size."""
+    """The plan of `emergence` and its jobs, `plan.seeds` per size."""
     plan = EMERGENCE[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=_vocab(plan.task))
-    return plan, [(m, Job(m.config, plan.task, plan.training.settings(m, plan.tokens, 0, device)))
-                  for m in members]
+    return plan, [(m, Job(m.config, plan.task, plan.training.settings(m, plan.tokens, s, device)))
+                  for m in members for s in range(plan.seeds)]
 
 
 def emergence_sweep(family: ModelFamily, tier_name: str, device: str,
                     store_path: Path) -> tuple[TaskSweep, list[Trained], int]:
-    """The addition-task sweep of `emergence`: (plan, trained runs by size, trained now)."""
+    """The addition-task sweep of `emergence`: (plan, trained runs by size then seed, trained now)."""
     plan, pairs = emergence_jobs(family, tier_name, device)
     trained, new = train_all(pairs, store_path, device)
     return plan, trained, new

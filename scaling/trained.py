@@ -22,10 +22,12 @@ from scaling.experiments import (
     emergence_sweep,
     isoflop_grid,
     kaplan_sweep,
-    race,
 )
 from scaling.family import ModelFamily
+from scaling.fit import FitError
 from scaling.fit.replicates import SizeStats
+from scaling.optimal import fit_isoflop
+from scaling.race import race
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,11 @@ class SizeSweepRuns:
 
 @dataclass(frozen=True)
 class RaceRuns:
-    """The allocation race: one budget C, and each strategy's runs (one per seed)."""
+    """The allocation race: at each budget C, the grid's measured optimum N_opt (total parameters)
+    and each strategy's runs (one per seed)."""
 
-    C: float
-    runs: dict[str, list[Trained]]
+    optima: dict[float, float]
+    runs: dict[float, dict[str, list[Trained]]]
     new: int
 
 
@@ -131,8 +134,12 @@ class Experiments:
         return self._once(("size-sweep", device, src), make)
 
     def race(self, device: str) -> RaceRuns:
-        return self._once(("race", device), lambda: RaceRuns(
-            *race(self.family, self.source, self.tier_name, self.seeds, device, self.store_path)))
+        def make() -> RaceRuns:
+            optima = isoflop_optima(self.isoflop(device))
+            runs, new = race(self.family, self.source, self.tier_name, self.seeds, device, self.store_path, optima)
+            return RaceRuns(optima, runs, new)
+
+        return self._once(("race", device), make)
 
     def emergence(self, device: str) -> TaskRuns:
         def make() -> TaskRuns:
@@ -140,3 +147,18 @@ class Experiments:
             return TaskRuns(plan, tuple(trained), new)
 
         return self._once(("emergence", device), make)
+
+
+def isoflop_optima(runs: IsoFLOPRuns) -> dict[float, float]:
+    """N_opt (total parameters) per budget: the IsoFLOP parabola's vertex where bracketed, else
+    the size with the lowest loss at that budget (the grid's best guess)."""
+    out = {}
+    for C in runs.grid.budgets:
+        at = runs.C == C
+        out[C] = float(runs.N[at][np.argmin(runs.loss[at])])
+    try:
+        for m in fit_isoflop(runs.C, runs.N, runs.loss, D=runs.D, on_edge="drop").minima:
+            out[min(out, key=lambda c: abs(c - m.C))] = m.N_opt
+    except FitError:
+        pass  # fewer than two bracketed budgets: every budget keeps its lowest-loss size
+    return out

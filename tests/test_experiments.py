@@ -9,15 +9,14 @@ from scaling.experiments import (
     EMERGENCE,
     ISOFLOP_GRID,
     KAPLAN_SWEEP,
-    STRATEGIES,
     budget_tier,
     by_size,
     emergence_jobs,
     isoflop_jobs,
     kaplan_jobs,
-    race_jobs,
 )
 from scaling.family import default_model_family
+from scaling.race import STRATEGIES, race_jobs
 from scaling.fit.replicates import SizeStats, lack_of_fit, seed_noise
 from scaling.schedule import tiny_lr
 from scaling.sweep import job_keys
@@ -62,17 +61,20 @@ def test_isoflop_plan_spends_each_budget(tier):
             assert job.settings.seed == 0
 
 
-def test_race_reuses_the_isoflop_grid_runs():
-    """The race's seed-0 runs are jobs of the IsoFLOP grid, so the store trains them once."""
+def test_race_places_strategies_around_the_measured_optimum():
+    """Each budget's race: balanced nearest N_opt, the rivals ~2x smaller and larger (4x in D/N), paired seeds."""
     fam = default_model_family()
-    C, chosen, race = race_jobs(fam, "synthetic", "smoke", 2, "cpu")
-    grid, budgets, iso = isoflop_jobs(fam, "synthetic", "smoke", "cpu")
-    assert C == ISOFLOP_GRID["smoke"].budgets[1]
-    race_keys = job_keys([j for _, j in race if j.settings.seed == 0])
-    assert set(race_keys) <= set(job_keys([j for _, j in iso]))
-    assert list(chosen) == list(STRATEGIES)
-    assert chosen["small-overtrained"].n_total < chosen["balanced"].n_total < chosen["big-undertrained"].n_total
-    assert len(race) == 3 * 2
+    grid = ISOFLOP_GRID["smoke"]
+    optima = {C: grid.centre(C) for C in grid.budgets}
+    plan = race_jobs(fam, "synthetic", "smoke", 2, "cpu", optima)
+    assert {C for C, *_ in plan} == set(grid.budgets) and len(plan) == len(grid.budgets) * 3 * 2
+    for C in grid.budgets:
+        n = {name: m.n_total for c, name, m, _ in plan if c == C}
+        assert list(n) == list(STRATEGIES)
+        assert n["small-overtrained"] < n["balanced"] < n["big-undertrained"]
+        assert 1.3 < n["big-undertrained"] / n["balanced"] < 3.2 and 1.3 < n["balanced"] / n["small-overtrained"] < 3.2
+        seeds = {name: sorted(j.settings.seed for c, nm, _, j in plan if c == C and nm == name) for name in n}
+        assert all(v == [0, 1] for v in seeds.values())
 
 
 def test_extrapolation_and_sweep_share_jobs_across_calls():
@@ -85,9 +87,12 @@ def test_extrapolation_and_sweep_share_jobs_across_calls():
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_emergence_plan_has_six_sizes(tier):
-    """The emergence sweep trains >=6 sizes on the addition task."""
+    """The emergence sweep trains >=6 sizes on the addition task, each with >=3 seeds."""
     plan, pairs = emergence_jobs(default_model_family(), tier, "cpu")
-    assert len(pairs) >= 6 and all(j.source_spec == plan.task == EMERGENCE[tier].task for _, j in pairs)
+    assert all(j.source_spec == plan.task == EMERGENCE[tier].task for _, j in pairs)
+    sizes = {m for m, _ in pairs}
+    assert len(sizes) >= 6 and plan.seeds >= 3
+    assert all(sorted(j.settings.seed for m, j in pairs if m == s) == list(range(plan.seeds)) for s in sizes)
 
 
 def test_plans_follow_the_device():
@@ -150,3 +155,29 @@ def test_lack_of_fit_needs_replicates():
     """Without replicated seeds there is no pure error, and the test says so."""
     with pytest.raises(ValueError, match="replicated seeds"):
         lack_of_fit(_stats([[2.0], [1.5], [1.2], [1.1]]), [2.0, 1.5, 1.2, 1.1])
+
+
+def test_isoflop_grid_extends_until_each_minimum_is_bracketed(monkeypatch, tmp_path):
+    """A budget whose lowest loss is at its largest size gets larger sizes until the minimum is inside."""
+    import scaling.experiments as ex
+
+    fam = default_model_family()
+    grid = ex.ISOFLOP_GRID["smoke"]
+    optimum = {C: grid.centre(C) * grid.spread * 2.5 for C in grid.budgets}  # above every grid
+
+    def fake_train_all(pairs, store_path, device):
+        out = []
+        for m, job in pairs:
+            C = next(c for c in grid.budgets if abs(6 * m.n_total * job.settings.tokens - c) < 0.01 * c)
+            loss = 1.0 + (math.log(m.n_total) - math.log(optimum[C])) ** 2
+            out.append(ex.Trained(m, type("R", (), {"eval_loss": loss, "params": {"total": m.n_total}})(), 0))
+        return out, len(out)
+
+    monkeypatch.setattr(ex, "train_all", fake_train_all)
+    _, runs, _ = ex.isoflop_grid(fam, "synthetic", "smoke", "cpu", tmp_path / "runs.sqlite")
+    for C in grid.budgets:
+        at = sorted((t for c, t in runs if c == C), key=lambda t: t.n_total)
+        assert len(at) <= grid.sizes + grid.max_extension
+        best = min(range(len(at)), key=lambda i: at[i].loss)
+        assert 0 < best < len(at) - 1
+    assert len(runs) > len(grid.budgets) * grid.sizes
