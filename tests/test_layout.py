@@ -17,7 +17,7 @@ LAYERS = [
      "scaling.isoflop", "scaling.run"),
     ("scaling.train", "scaling.leases", "scaling.store"),
     ("scaling.scheduling", "scaling.executors", "scaling.sweep"),
-    ("scaling.experiments", "scaling.trained"),
+    ("scaling.experiments", "scaling.race", "scaling.trained"),
     ("scaling.report",),
     ("scaling.pytest_plugin", "scaling.claim_recorder", "scaling.cli", "scaling.strategies"),
 ]
