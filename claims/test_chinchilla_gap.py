@@ -32,9 +32,9 @@ from scaling.laws import CHINCHILLA_2022, CHINCHILLA_2022_UNROUNDED, EPOCH_2024
 from scaling.optimal import compute_optimal, fit_isoflop
 
 EMBEDDING_COEF = 47491.0  # Pearce & Song: N_T = N_E + 47491·N_E^(1/3) for Chinchilla's configs
-KAPLAN_RANGE = (768.0, 1.5e9)  # Kaplan's non-embedding model sizes (§1, PUBLISHED.md)
-# Pearce & Song report a local exponent of about 0.74-0.78; the issue and CLAIMS.md say
-# 0.73-0.78: the band the non-embedding exponent must land in.
+KAPLAN_RANGE = (768.0, 1.5e9)  # Kaplan's non-embedding model sizes (Kaplan et al. 2020, §1)
+# Pearce & Song 2024 report a local exponent of about 0.74-0.78, and Kaplan's eq. 6.1 gives 0.73:
+# 0.73-0.78 is the band the non-embedding exponent must land in.
 NON_EMBEDDING_BAND = (0.73, 0.78)
 # "About 0.5": Hoffmann's Table 2 approaches give 0.46-0.50 and Epoch 0.51; ±0.05 covers them.
 TOTAL_EXPECTED, TOTAL_TOLERANCE = 0.5, 0.05

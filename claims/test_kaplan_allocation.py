@@ -32,7 +32,7 @@ from scaling.optimal import allocation_exponents, compute_optimal, fit_isoflop
 PF_DAY = 8.64e19  # FLOPs (Kaplan §1.3)
 # Table 6, C_min in PF-days: (constant, exponent) for N (params), B (tokens), S (steps).
 TABLE6 = {"N": (1.3e9, 0.73), "B": (2.0e6, 0.24), "S": (5.4e3, 0.03)}
-# Kaplan §5-6: alpha_S and alpha_B of L(N, S) and B_crit(L) (PUBLISHED.md).
+# Kaplan et al. 2020 §5-6 (B_crit: eq. 1.4): alpha_S and alpha_B of L(N, S) and B_crit(L).
 ALPHA_S, ALPHA_B = 0.76, 0.21
 HOFFMANN_QUOTE_A = 0.73  # Hoffmann Table 2, the "Kaplan et al. (2020)" row
 # Hoffmann Table 2, 10th-90th percentile intervals of a (Approaches 1, 2, 3).

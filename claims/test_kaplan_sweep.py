@@ -30,8 +30,8 @@ from scaling.experiments import budget_tier
 from scaling.fit import fit_power_law
 from scaling.fit.replicates import lack_of_fit, seed_noise
 
-MIN_SIZES = 6  # CLAIMS.md: at least 6 sizes
-MIN_DECADES = 1.5  # CLAIMS.md: at least 1.5 decades of N
+MIN_SIZES = 6  # a 3-parameter law and a lack-of-fit test need sizes to spare (Kaplan Fig. 1 has ~40)
+MIN_DECADES = 1.5  # less than 1.5 decades cannot tell a power law from a bend (Kaplan §3.1 spans six)
 # The law is rejected when the lack-of-fit F test's p-value is below 1%: misses that large
 # happen by seed noise alone once in a hundred sweeps.
 LACK_OF_FIT_P = 0.01

@@ -21,7 +21,7 @@ from scaling.model import GPT, GPTConfig
 from scaling.params import count_params, module_breakdown
 from scaling.strategies import gpt_configs
 
-# GPT-2 exact totals (Radford et al. 2019 checkpoints; PUBLISHED.md): name, L, d, heads, total.
+# GPT-2 exact totals (Radford et al. 2019, the released checkpoints): name, L, d, heads, total.
 GPT2 = [
     ("small", 12, 768, 12, 124_439_808),
     ("medium", 24, 1024, 16, 354_823_168),

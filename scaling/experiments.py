@@ -7,7 +7,7 @@ the IsoFLOP grid of `compute-optimal` at its middle budget (seed 0) and only tra
 extra seeds. A second session with a warm store trains nothing.
 
 Budgets are tables keyed by tier name. On CUDA the `standard` tier runs the `full`
-budgets (issue 6: "on CUDA the full tier's budgets are the default"); `smoke` stays smoke
+budgets (a GPU affords them in the time a CPU spends on `standard`); `smoke` stays smoke
 everywhere, because CI asks for it by name. Sizes are asked of the model family by their
 non-embedding (Kaplan) or total (Chinchilla) parameter count, never by width, so a user's
 `model_family` override runs the same grids on their own architecture.
