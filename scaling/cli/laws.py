@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from scaling.cli.text import SEED, human, integer, print_json, real, safe, table
 from scaling.fit import FitError, fit_chinchilla, fit_power_law
 from scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 from scaling.optimal import allocation_exponents, compute_optimal
+from scaling.report.format import fmt
 
 FIT_HELP = """\
 RUNS.csv: one row per training run, a header row naming the columns (others are ignored):
@@ -156,10 +156,6 @@ def cmd_allocate(args: argparse.Namespace) -> int:
 
 # --- fit -------------------------------------------------------------------------------------
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}" if math.isfinite(x) else str(x)
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a power law or Chinchilla's L(N, D) to a runs CSV; parameters, intervals, a plot."""
     try:
@@ -237,9 +233,9 @@ def _print_fit(args, path: Path, result, used: dict, plot: Path | None) -> int:
     head = ("parameter", "estimate") + ((f"{level} interval", "std. error") if result.intervals else ())
     out = [head]
     for k, r in rows_out.items():
-        row = (k, _fmt(r["estimate"]))
+        row = (k, fmt(r["estimate"]))
         if result.intervals:
-            row += ((f"[{_fmt(r['low'])}, {_fmt(r['high'])}]", _fmt(r["se"])) if "low" in r else ("", ""))
+            row += ((f"[{fmt(r['low'])}, {fmt(r['high'])}]", fmt(r["se"])) if "low" in r else ("", ""))
         out.append(row)
     print(table(out, right={1, 3}))
     boot = f"{args.bootstrap} bootstrap resamples" if args.bootstrap else "no bootstrap (--bootstrap N for intervals)"
