@@ -102,7 +102,8 @@ def train_all(pairs: Sequence[tuple[Member, Job]], store_path: Path, device: str
     return out, len(set(result.keys) - result.reused)
 
 
-def _vocab(source_spec: str) -> int:
+def vocab_size_of(source_spec: str) -> int:
+    """The vocabulary size of a data source spec (sources are numpy-only and cheap to build)."""
     return data.make_source(source_spec).vocab_size
 
 
@@ -137,7 +138,7 @@ def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: in
     """The plan of `kaplan-sweep` and its jobs (the held-out largest sizes with `seeds` seeds)."""
     plan = KAPLAN_SWEEP[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
-                          vocab_size=_vocab(source_spec))
+                          vocab_size=vocab_size_of(source_spec))
     pairs = []
     for k, m in enumerate(members):
         n_seeds = seeds if k >= len(members) - plan.held_out else 1
@@ -205,7 +206,7 @@ def isoflop_jobs(family: ModelFamily, source_spec: str, tier_name: str,
                  device: str) -> tuple[IsoFLOPGrid, list[float], list[tuple[Member, Job]]]:
     """The IsoFLOP grid of `compute-optimal`: (plan, budget of each job, jobs), seed 0."""
     grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
-    vocab = _vocab(source_spec)
+    vocab = vocab_size_of(source_spec)
     pairs, budgets = [], []
     for C in grid.budgets:
         for m in isoflop_members(family, grid, C, vocab):
@@ -225,7 +226,7 @@ def isoflop_grid(family: ModelFamily, source_spec: str, tier_name: str, device: 
     grid, budgets, pairs = isoflop_jobs(family, source_spec, tier_name, device)
     trained, new = train_all(pairs, store_path, device)
     runs = list(zip(budgets, trained))
-    vocab = _vocab(source_spec)
+    vocab = vocab_size_of(source_spec)
     offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=vocab)
     step = grid.spread ** (2.0 / (grid.sizes - 1))  # the grid's ratio between adjacent sizes
     added = {(C, side): 0 for C in grid.budgets for side in (-1, 1)}
@@ -301,7 +302,7 @@ def emergence_jobs(family: ModelFamily, tier_name: str, device: str) -> tuple[Ta
     """The plan of `emergence` and its jobs, `plan.seeds` per size."""
     plan = EMERGENCE[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
-                          vocab_size=_vocab(plan.task))
+                          vocab_size=vocab_size_of(plan.task))
     return plan, [(m, Job(m.config, plan.task, plan.training.settings(m, plan.tokens, s, device)))
                   for m in members for s in range(plan.seeds)]
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from scaling.experiments import ISOFLOP_GRID, Trained, _vocab, budget_tier, isoflop_job, train_all
+from scaling.experiments import ISOFLOP_GRID, Trained, budget_tier, isoflop_job, train_all, vocab_size_of
 from scaling.family import Member, ModelFamily
 from scaling.sweep import Job
 
@@ -40,7 +40,7 @@ def race_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
               optima: Mapping[float, float]) -> list[tuple[float, str, Member, Job]]:
     """(budget C, strategy, member, job) for every IsoFLOP budget with a measured optimum N_opt (total)."""
     grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
-    offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=_vocab(source_spec))
+    offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=vocab_size_of(source_spec))
     out = []
     for C in grid.budgets:
         if C not in optima:
