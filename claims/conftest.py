@@ -19,10 +19,12 @@ def expect_xfail(request, tier, device):
 
     For claims whose outcome was measured to differ between tiers (e.g. a budget too small to
     decide at smoke): the expectation is strict, so a change in either direction is noticed.
-    The key is the budget row actually used (`standard` on CUDA runs the `full` budgets).
+    The key is the budget row actually used (`standard` on CUDA runs the `full` budgets); a
+    key "tier:device" (e.g. "smoke:cpu") limits an expectation to the device it was measured on.
     """
     def apply(reasons: dict[str, str]) -> None:
-        reason = reasons.get(budget_tier(tier.name, device))
+        row = budget_tier(tier.name, device)
+        reason = reasons.get(f"{row}:{device.split(':')[0]}") or reasons.get(row)
         if reason:
             request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
