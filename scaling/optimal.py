@@ -79,6 +79,11 @@ def compute_optimal(law, C):
     C = _positive("C", C)
     if isinstance(law, ChinchillaLaw):
         N, D = chinchilla_frontier(law.A, law.B, law.alpha, law.beta, C)
+        small = np.atleast_1d(np.minimum(N, D) < 1.0)
+        if small.any():  # the closed form has no floor: below one parameter or token it means nothing
+            c, n, d = (float(np.atleast_1d(v)[small][0]) for v in (C, N, D))
+            raise ValueError(f"ChinchillaLaw has no compute-optimal size at C={c:.3g}: its optimum is "
+                             f"N={n:.3g}, D={d:.3g}, below one parameter or one token")
         return (float(N), float(D)) if C.ndim == 0 else (N, D)
     flat = np.atleast_1d(C).ravel()
     N = np.array([_numeric_optimum(law, c) for c in flat]).reshape(C.shape)

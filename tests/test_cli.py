@@ -211,7 +211,7 @@ def test_law_file_errors(capsys, tmp_path):
     (["fit", "x.csv", "--law", "power", "--seed", "-1"], ["--seed", ">= 0", "'-1'"]),
     (["fit", "x.csv", "--law", "power", "--level", "1"], ["--level", "> 0 and < 1"]),
     (["allocate", "--compute", "1", "--law", "chinchilla"], ["--compute", "> 6", "'1'"]),
-    (["allocate", "--compute", "100", "--law", "epoch"], ["--compute 100", "N_opt = 0.506", "one parameter"]),
+    (["allocate", "--compute", "100", "--law", "epoch"], ["--compute 100", "N=0.506", "one parameter"]),
     (["sweep", "--tokens", "1e30"], ["--tokens", "<= 1e+15", "'1e30'"]),
     (["sweep", "--tokens", "1k", "--seeds", "0,-1"], ["--seeds", ">= 0", "'-1'"]),
 ])

@@ -36,6 +36,12 @@ def test_compute_optimal_spends_the_budget():
         assert isinstance(N, float) and 6 * N * D == pytest.approx(1e21, rel=1e-12)
 
 
+def test_compute_optimal_refuses_a_budget_below_one_parameter():
+    """A budget whose closed-form optimum is under one parameter or token is an error naming C."""
+    with pytest.raises(ValueError, match=r"C=10: its optimum is N=.*below one parameter"):
+        compute_optimal(CHINCHILLA_2022, np.array([10.0, 1e21]))
+
+
 def test_compute_optimal_numeric_search_matches_kaplan_closed_form():
     """The numeric search (used for non-Chinchilla laws) finds Kaplan's analytic optimum."""
     C = np.array([1e18, 1e21, 1e24])

@@ -130,12 +130,8 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     for C in args.compute:
         try:
             N, D = compute_optimal(law, C)
-        except ValueError as e:  # e.g. Kaplan's optimum at the edge of N >= 1: name the option
+        except ValueError as e:  # an optimum below one parameter or token, under any law: name the option
             raise InputError(f"--compute {C:g} under {args.law}: {e}") from None
-        if N < 1 or D < 1:  # the same domain for every law (Kaplan's search range is N, D >= 1)
-            raise InputError(f"--compute {C:g} is too small under {args.law}: N_opt = {N:.3g} "
-                             f"parameters, D_opt = {D:.3g} tokens; a budget must allow at least "
-                             f"one parameter and one token")
         a, b = allocation_exponents(law, C)
         rows.append({"compute": C, "pf_days": pf_days(C), "N_opt": N, "D_opt": D,
                      "tokens_per_param": D / N, "loss": float(law.predict(N, D)), "a": a, "b": b})
