@@ -64,13 +64,32 @@ class IsoFLOPRuns:
 
 @dataclass(frozen=True)
 class SizeSweepRuns:
-    """A sweep over sizes (`kaplan-sweep`, `extrapolation`): the runs and their per-size statistics."""
+    """A sweep over sizes and token budgets (`kaplan-sweep`, `extrapolation`).
+
+    stats: the largest budget's runs by size, smallest N first, all seeds of each.
+    cells: every (size, budget) cell's runs, by budget then N; `cell_tokens` the budget of each.
+    """
 
     plan: SizeSweep
     source: str
     trained: tuple[Trained, ...]
     new: int
-    stats: tuple[SizeStats, ...]  # by size, smallest N first, all seeds of each
+    stats: tuple[SizeStats, ...]
+    cells: tuple[SizeStats, ...] = ()
+    cell_tokens: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, plan: SizeSweep, source: str, trained: list[Trained], new: int) -> SizeSweepRuns:
+        by_budget: dict[int, list[Trained]] = {}
+        for t in trained:
+            by_budget.setdefault(t.run.settings["tokens"], []).append(t)
+        cells, tokens = [], []
+        for budget in sorted(by_budget):
+            for s in by_size(by_budget[budget]):
+                cells.append(s)
+                tokens.append(int(np.mean([t.run.tokens for t in by_budget[budget] if t.member == s.member])))
+        return cls(plan, source, tuple(trained), new, tuple(by_size(by_budget[plan.tokens])),
+                   tuple(cells), tuple(tokens))
 
     @property
     def N(self) -> np.ndarray:
@@ -79,6 +98,21 @@ class SizeSweepRuns:
     @property
     def mean_loss(self) -> np.ndarray:
         return np.array([s.mean for s in self.stats], dtype=float)
+
+    @property
+    def cell_N(self) -> np.ndarray:
+        """Non-embedding N of each cell."""
+        return np.array([s.n for s in self.cells], dtype=float)
+
+    @property
+    def cell_D(self) -> np.ndarray:
+        """Tokens trained in each cell."""
+        return np.array(self.cell_tokens, dtype=float)
+
+    @property
+    def cell_loss(self) -> np.ndarray:
+        """Mean held-out loss of each cell over its seeds."""
+        return np.array([s.mean for s in self.cells], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -129,7 +163,7 @@ class Experiments:
         def make() -> SizeSweepRuns:
             plan, trained, new = kaplan_sweep(self.family, src, self.tier_name, self.seeds, device,
                                               self.store_path)
-            return SizeSweepRuns(plan, src, tuple(trained), new, tuple(by_size(trained)))
+            return SizeSweepRuns.of(plan, src, trained, new)
 
         return self._once(("size-sweep", device, src), make)
 

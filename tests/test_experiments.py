@@ -35,16 +35,18 @@ def test_standard_means_full_on_cuda_only():
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_kaplan_plan_meets_the_claim_minimums(tier):
-    """Every tier's sweep has >=6 sizes over >=1.5 decades, the largest with every seed."""
+    """Every tier's sweep has >=6 sizes over >=1.5 decades, each at >=3 token budgets, the largest
+    sizes with every seed at the largest budget and seed 0 elsewhere."""
     plan, pairs = kaplan_jobs(default_model_family(), "synthetic", tier, 3, "cpu")
     ns = sorted({m.n for m, _ in pairs})
     assert len(ns) >= 6 and math.log10(ns[-1] / ns[0]) >= 1.5
+    assert len(plan.budgets) >= 3 and plan.budgets[-1] == plan.tokens
     seeds = {}
     for m, job in pairs:
-        seeds.setdefault(m.n, set()).add(job.settings.seed)
-        assert job.settings.tokens == plan.tokens
-    assert all(seeds[n] == {0, 1, 2} for n in ns[-plan.held_out:])
-    assert all(seeds[n] == {0} for n in ns[:-plan.held_out])
+        seeds.setdefault((m.n, job.settings.tokens), set()).add(job.settings.seed)
+    assert set(seeds) == {(n, b) for n in ns for b in plan.budgets}
+    assert all(seeds[(n, plan.tokens)] == {0, 1, 2} for n in ns[-plan.held_out:])
+    assert all(v == {0} for (n, b), v in seeds.items() if b != plan.tokens or n in ns[:-plan.held_out])
 
 
 @pytest.mark.parametrize("tier", TIERS)

@@ -187,6 +187,22 @@ def test_fit_chinchilla_bootstrap_is_reproducible_with_a_seed():
     assert fit_chinchilla(N, D, L, **kw).intervals["beta"] == fit_chinchilla(N, D, L, **kw).intervals["beta"]
 
 
+def test_fit_chinchilla_refits_the_callers_resamples():
+    """bootstrap_weights are refitted as given: a resample that drops a point matches a fit without it."""
+    N, D, L = _grid_data(PLANTED, noise=0.01, seed=6)
+    w = np.ones((2, N.size))
+    w[1, 0] = 0.0
+    fit = fit_chinchilla(N, D, L, starts=_small_grid(), bootstrap_weights=w)
+    assert fit.samples["alpha"].shape == (2,)
+    assert fit.samples["alpha"][0] == pytest.approx(fit.params["alpha"], abs=1e-4)
+    without = fit_chinchilla(N[1:], D[1:], L[1:], starts=_small_grid())
+    assert fit.samples["alpha"][1] == pytest.approx(without.params["alpha"], abs=1e-3)
+    with pytest.raises(ValueError, match="bootstrap_weights"):
+        fit_chinchilla(N, D, L, starts=_small_grid(), bootstrap_weights=np.ones(N.size))
+    with pytest.raises(ValueError, match="weights"):
+        fit_chinchilla(N, D, L, starts=_small_grid(), bootstrap_weights=-w)
+
+
 def test_fit_chinchilla_flags_grid_edge():
     """A grid that does not bracket the optimum (all e = 1.5) is reported as GRID_EDGE."""
     N, D, L = _grid_data(PLANTED)

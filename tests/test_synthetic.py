@@ -155,3 +155,15 @@ def test_eval_split_is_unbiased_with_lower_variance():
     x = src.batch("eval", 100, 8, np.random.default_rng(0))
     changed = (x[:, 2:] != src._facts[x[:, 0] * 64 + x[:, 1]]).sum()
     assert 24 <= changed <= 30  # exactly ε·600 = 30 noisy tokens, each equal to the fact w.p. 1/64
+
+
+def test_quanta_loss_runs_from_the_unigram_loss_to_the_entropy_rate():
+    """Knowing no fact costs every value token log V; knowing all K facts leaves the entropy rate."""
+    src = SyntheticLanguage()
+    k = src.vocab_size ** src.key_len
+    gap = src.value_len * (math.log(src.vocab_size) - src.value_entropy) / src.unit_len
+    loss = src.quanta_loss([0, 1, 10, 100, k, 2 * k])
+    assert loss[0] == pytest.approx(src.entropy_rate + gap, rel=1e-12)
+    assert loss[-2] == pytest.approx(src.entropy_rate, rel=1e-12) and loss[-1] == loss[-2]
+    assert np.all(np.diff(loss[:-1]) < 0)
+    assert src.fact_bits == pytest.approx(gap * src.unit_len / math.log(2))

@@ -119,6 +119,24 @@ class SyntheticLanguage:
         """H_unit / U: the irreducible loss in nats/token (exact, see the module docstring)."""
         return (self.key_entropy + self.value_len * self.value_entropy) / self.unit_len
 
+    @property
+    def fact_bits(self) -> float:
+        """Information in one fact beyond its noise: value_len·(log V − h_ε) / ln 2 bits."""
+        return self.value_len * (math.log(self.vocab_size) - self.value_entropy) / math.log(2)
+
+    def quanta_loss(self, n_facts) -> np.ndarray:
+        """Expected loss (nats/token) of a model that knows the key law and the n most frequent facts.
+
+        Michaud et al. 2023's quanta model on this source: each fact it does not know costs its
+        value tokens log V (the uniform guess) instead of h_ε, and fact r is needed with
+        frequency p_r, so L(n) = entropy_rate + value_len·(log V − h_ε)/U · Σ_{r>n} p_r. n is
+        clipped to [0, K] (K = V**key_len facts); a fractional n interpolates between whole facts.
+        """
+        n = np.clip(np.asarray(n_facts, dtype=float), 0.0, float(self._cdf.size))
+        unknown = np.interp(n, np.arange(self._cdf.size + 1), np.concatenate([[1.0], 1.0 - self._cdf]))
+        gap = self.value_len * (math.log(self.vocab_size) - self.value_entropy) / self.unit_len
+        return self.entropy_rate + gap * unknown
+
     def position_entropies(self) -> np.ndarray:
         """Entropy of the token at each position of a unit given the unit's earlier tokens."""
         out = np.empty(self.unit_len)

@@ -190,16 +190,23 @@ def _check_delta(delta: float | None) -> None:
 
 def fit_chinchilla(N, D, L, *, delta: float | None = HUBER_DELTA, starts=None,
                    bootstrap: int = 0, bootstrap_method: str = "pairs", bootstrap_starts: int = 4,
-                   level: float = 0.95, budgets: Sequence[float] = (), seed: int | None = 0
-                   ) -> FitResult:
+                   level: float = 0.95, budgets: Sequence[float] = (), seed: int | None = 0,
+                   bootstrap_weights=None) -> FitResult:
     """Fit L = E + A/N^alpha + B/D^beta by Hoffmann's procedure (Chinchilla App. D.2, eq 3).
 
     starts: rows (a, b, e, alpha, beta), default `hoffmann_grid()` (4,500 starts).
     bootstrap: resamples (refitted from the `bootstrap_starts` best distinct minima of the
     full fit); intervals at `level` for E, A, B, alpha, beta, a, b, G and, for each C in
     `budgets`, N_opt@C, D_opt@C and tokens_per_param@C (keys formatted as f"{C:.3g}").
+    bootstrap_weights: (resamples, points) counts refitted instead of drawn pairs resamples, so
+    a caller can compute its own statistic on the very same resamples (`bootstrap` is ignored).
     """
     N, D, L = _as_data(N=N, D=D, L=L)
+    if bootstrap_weights is not None:
+        bootstrap_weights = np.asarray(bootstrap_weights, dtype=float)
+        if bootstrap_weights.ndim != 2:
+            raise ValueError(f"'bootstrap_weights' must be (resamples, points) counts (got shape {bootstrap_weights.shape})")
+        bootstrap, bootstrap_method = bootstrap_weights.shape[0], "pairs"
     _need(N.size, 5, {"N": (N, 2), "D": (D, 2)})
     _check_delta(delta)
     _check_bootstrap(bootstrap, bootstrap_method, level)
@@ -270,7 +277,7 @@ def fit_chinchilla(N, D, L, *, delta: float | None = HUBER_DELTA, starts=None,
     return _result(law, params, lambda t: quantities(to_user(t)), obj, ms, X, T, lower, upper,
                    starts=ms.optima[:max(1, bootstrap_starts)], n_starts=grid.shape[0], n_params=5,
                    status=status, messages=messages, bootstrap=bootstrap, method=bootstrap_method,
-                   irreducible=True, delta=delta, level=level, seed=seed)
+                   irreducible=True, delta=delta, level=level, seed=seed, weights=bootstrap_weights)
 
 
 # --- one-variable power laws -----------------------------------------------------------------
@@ -332,13 +339,15 @@ def fit_power_law(x, y, irreducible: bool = True, *, delta: float | None = HUBER
 
 
 def _result(law, params, quantities, obj, ms, X, T, lower, upper, *, starts, n_starts, n_params,
-            status, messages, bootstrap, method, irreducible, delta, level, seed) -> FitResult:
+            status, messages, bootstrap, method, irreducible, delta, level, seed,
+            weights=None) -> FitResult:
     """The FitResult of a finished fit: bootstrap intervals (refits from `starts`), diagnostics."""
     samples, intervals = {}, {}
     if bootstrap:
         rng = np.random.default_rng(seed)
         draws = refit_resamples(X, T, ms.x, starts, n_resamples=int(bootstrap), method=method,
-                                irreducible=irreducible, delta=delta, lower=lower, upper=upper, rng=rng)
+                                irreducible=irreducible, delta=delta, lower=lower, upper=upper, rng=rng,
+                                weights=weights)
         samples = quantities(draws)
         intervals = _summaries(samples, params, level, T.size - n_params)
     resid, r2, rmse = _diagnostics(T, obj.predict_log(ms.x[None, :])[0])

@@ -65,10 +65,12 @@ def percentile_interval(samples: np.ndarray, level: float, *, estimate: float | 
 def refit_resamples(X: np.ndarray, T: np.ndarray, theta_hat: np.ndarray, starts: np.ndarray, *,
                     n_resamples: int, method: str, irreducible: bool, delta: float | None,
                     lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator,
-                    max_iter: int = 2000) -> np.ndarray:
+                    max_iter: int = 2000, weights: np.ndarray | None = None) -> np.ndarray:
     """(n_resamples, P) fitted parameter rows, one per resample (NaN rows where a refit failed).
 
-    pairs: resample the n points with replacement (multinomial counts as weights).
+    pairs: resample the n points with replacement (multinomial counts as weights), or use the
+    caller's `weights` (n_resamples, n) counts, so that another statistic can be computed on
+    the very same resamples (e.g. resampling within groups).
     residual: keep the design X, add resampled log-space residuals of the fit to its
     predictions; residuals are leverage-corrected and centred first (Davison & Hinkley 1997,
     Alg. 6.3, with the Jacobian as design matrix), without which small sweeps under-cover.
@@ -79,9 +81,17 @@ def refit_resamples(X: np.ndarray, T: np.ndarray, theta_hat: np.ndarray, starts:
     P = theta_hat.shape[0]
     starts = np.atleast_2d(starts)
     n_starts = starts.shape[0]
-    weights, targets = None, T
+    targets = T
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (n_resamples, n) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"'weights' must be non-negative counts of shape ({n_resamples}, {n}) "
+                             f"(got shape {weights.shape})")
     if method == "pairs":
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+        if weights is None:
+            weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+    elif weights is not None:
+        raise ValueError(f"'weights' resample the points: they need method='pairs' (got {method!r})")
     else:
         base = LSEObjective(X, T, irreducible=irreducible, delta=delta)
         fitted = base.predict_log(theta_hat[None, :])[0]

@@ -70,12 +70,13 @@ class LackOfFit:
     df_pure: int
 
 
-def lack_of_fit(stats: Sequence[SizeStats], predicted: Sequence[float]) -> LackOfFit:
+def lack_of_fit(stats: Sequence[SizeStats], predicted: Sequence[float], n_params: int = 3) -> LackOfFit:
     """Lack-of-fit F test in log L (Draper & Smith 1998, §2.1): does the law miss the size means
     by more than the seed-to-seed scatter of the replicated sizes explains?
 
-    F = [Σ_i k_i (mean_i - pred_i)² / (m - 3)] / [Σ_ij (y_ij - mean_i)² / Σ_i (k_i - 1)] in log L,
-    m sizes, k_i seeds at size i, 3 parameters fitted; p from F(m - 3, Σ(k_i - 1)).
+    F = [Σ_i k_i (mean_i - pred_i)² / (m - P)] / [Σ_ij (y_ij - mean_i)² / Σ_i (k_i - 1)] in log L,
+    m sizes (or cells of a grid), k_i seeds at size i, P = `n_params` parameters fitted (3 for
+    E + (N_c/N)^α, 5 for L(N, D)); p from F(m - P, Σ(k_i - 1)).
     """
     from scipy.stats import f as f_dist  # deferred: scipy.stats takes ~0.5 s to import
 
@@ -89,9 +90,9 @@ def lack_of_fit(stats: Sequence[SizeStats], predicted: Sequence[float]) -> LackO
         ss_lack += len(y) * (m - math.log(p)) ** 2
         ss_pure += sum((v - m) ** 2 for v in y)
         df_pure += len(y) - 1
-    df_lack = len(stats) - 3
+    df_lack = len(stats) - n_params
     if df_lack < 1 or df_pure < 1 or ss_pure <= 0:
-        raise ValueError(f"a lack-of-fit test needs more than 3 sizes and replicated seeds "
+        raise ValueError(f"a lack-of-fit test needs more than {n_params} sizes and replicated seeds "
                          f"(got {len(stats)} sizes, {df_pure} pure-error degrees of freedom)")
     F = (ss_lack / df_lack) / (ss_pure / df_pure)
     return LackOfFit(F=F, p_value=float(f_dist.sf(F, df_lack, df_pure)), df_lack=df_lack, df_pure=df_pure)
