@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 
 
 # Bump when anything that changes a run's numbers changes (loop, schedule, default LR rule,
@@ -75,8 +74,6 @@ class Run:
     @property
     def gpt_config(self) -> GPTConfig:
         """The run's model config as a GPTConfig."""
-        from scaling.model import GPTConfig  # deferred: the model imports torch, the store must not
-
         return GPTConfig(**self.config)
 
 

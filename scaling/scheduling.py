@@ -88,9 +88,10 @@ def sweep_workers(workers: int | None, devices: Sequence[str]) -> int:
     return workers
 
 
-# What every worker imports: torch and the trainer, and torch._dynamo (with sympy), which
-# FlopCounterMode imports on a run's first FLOP count (measured: 1.7-2.4 s per process).
-WORKER_PRELOAD = ["scaling.executors", "torch._dynamo"]
+# What every worker imports: torch and the trainer. Not torch._dynamo (1.7 s more): the
+# trainer counts FLOPs with a dispatch mode that never imports it (`scaling.flops`). And the
+# server's quick exit (`scaling.worker_server`).
+WORKER_PRELOAD = ["scaling.worker", "scaling.worker_server"]
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

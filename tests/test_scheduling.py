@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import scaling.executors as executors
+import scaling.worker as worker
 from scaling.scheduling import CUDA_WORKERS, available_cores, default_workers, longest_first, run_cost, sweep_workers
 from scaling.store import RunStore
 from scaling.sweep import run_sweep, sweep
@@ -36,13 +37,13 @@ def test_longest_first_orders_by_cost_and_keeps_ties_in_order(tiny_jobs):
 def test_sweep_trains_longest_first_and_returns_job_order(tiny_jobs, markov, tmp_path, monkeypatch):
     """Every sweep (the CLI's too) hands runs to the executor longest first; results come back in job order."""
     seen = []
-    real = executors.train
+    real = worker.train
 
     def record(config, source, settings):
         seen.append(config.d_model)
         return real(config, source, settings)
 
-    monkeypatch.setattr(executors, "train", record)
+    monkeypatch.setattr(worker, "train", record)
     jobs = tiny_jobs("markov", sizes=(16, 24, 32))
     runs = run_sweep(jobs, tmp_path / "runs.sqlite", workers=1, executor="inline")
     assert seen == [32, 24, 16]

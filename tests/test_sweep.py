@@ -138,7 +138,7 @@ def test_sweep_trains_stores_and_reuses(tiny_jobs, markov, tmp_path, monkeypatch
     def no_training(*a, **k):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr("scaling.executors.train", no_training)
+    monkeypatch.setattr("scaling.worker.train", no_training)
     again = sweep(jobs, path, workers=1, executor="inline")
     assert again.runs == first and again.reused == set(again.keys)
 
@@ -155,7 +155,7 @@ def test_a_run_another_process_holds_is_waited_for_not_trained(tiny_jobs, markov
     """A sweep skips a run leased by a live owner, trains the rest, and returns the owner's stored run."""
     import threading
 
-    import scaling.executors as ex
+    import scaling.worker as ex
 
     monkeypatch.setattr("scaling.leases.POLL_S", 0.05)
     trained = []
@@ -202,7 +202,7 @@ def test_a_run_released_by_its_owner_is_trained_here(tiny_jobs, markov, tmp_path
 
 def test_failed_run_does_not_stop_the_others(tiny_jobs, markov, tmp_path, monkeypatch):
     """One run raising ends in a SweepError naming it, while the other runs are stored."""
-    import scaling.executors as ex
+    import scaling.worker as ex
 
     real = ex.train
 
@@ -231,7 +231,7 @@ def test_failed_run_does_not_stop_the_others(tiny_jobs, markov, tmp_path, monkey
 )
 def test_bad_input_fails_before_any_training(tiny_jobs, markov, tmp_path, monkeypatch, jobs, match):
     """Bad jobs are a ValueError naming the value, raised before any run trains or the store opens."""
-    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr("scaling.worker.train", lambda *a: pytest.fail("trained"))
     good = tiny_jobs("markov", sizes=(16,))
     with pytest.raises(ValueError, match=match):
         run_sweep(good + jobs(tiny_jobs), tmp_path / "runs.sqlite", workers=1, executor="inline")
@@ -248,7 +248,7 @@ def test_bad_workers_and_executor_are_rejected(tiny_jobs, markov, tmp_path):
 
 def test_foreign_store_is_refused_before_training(tiny_jobs, markov, tmp_path, monkeypatch):
     """A sweep pointed at a file that is not a run store fails, naming it, and leaves it alone."""
-    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr("scaling.worker.train", lambda *a: pytest.fail("trained"))
     path = tmp_path / "notes.txt"
     path.write_text("not a database")
     with pytest.raises(ValueError, match="notes.txt"):
