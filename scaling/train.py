@@ -49,7 +49,8 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
             stack.enter_context(_tf32())
         torch.manual_seed(settings.seed)
         model = GPT(config).to(device)
-        opt = _adamw(model, plan.lr, settings.weight_decay)
+        flat = _FlatParams(model)
+        opt = _adamw(flat, plan.lr, settings.weight_decay)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
 
         eval_seq = source.batch("eval", settings.eval_seqs, n_ctx + 1, np.random.default_rng(EVAL_SEED))
@@ -61,7 +62,6 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
         losses = torch.full((plan.steps,), math.nan, device=device)  # per-step train loss, no sync
         curve: list[dict[str, Any]] = []
         status, last_step, loop_s, prev_mark = "ok", 0, 0.0, 0
-        params = [p for p in model.parameters() if p.requires_grad]
         model.train()
         t_loop = time.perf_counter()
         for step in range(1, plan.steps + 1):
@@ -74,13 +74,13 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
             lr = lr_at(step, plan.steps, plan.warmup_steps, plan.lr, settings.min_lr_frac)
             for g in opt.param_groups:
                 g["lr"] = lr
+            flat.grad.zero_()
             with autocast():
                 _, loss = model(xs[i], ys[i])
             loss.backward()
             if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, settings.grad_clip, foreach=True)
+                flat.clip_grad_norm_(settings.grad_clip)
             opt.step()
-            opt.zero_grad(set_to_none=True)
             losses[step - 1] = loss.detach()
             last_step = step
             at_mark = step == marks[len(curve)]
@@ -141,12 +141,48 @@ def _describe(source) -> dict[str, Any]:
     return d
 
 
-def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+class _FlatParams:
+    """The model's trainable parameters, and their gradients, each in one contiguous buffer.
+
+    Tiny models are bound by per-tensor overhead, not FLOPs: with every parameter a view into
+    one buffer (the weight-decayed matrices and embeddings first, then biases and norms, as
+    nanoGPT groups them), gradient clipping is one norm and one scale, zeroing the gradients
+    one fill, and fused AdamW steps two tensors (one per group) instead of one per parameter.
+    Backward adds into the gradient views in place (autograd accumulates into a defined .grad).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        ordered = decay + [p for p in params if p.dim() < 2]
+        n_decay = sum(p.numel() for p in decay)
+        first = ordered[0]
+        self.data = torch.empty(sum(p.numel() for p in ordered), dtype=first.dtype, device=first.device)
+        self.grad = torch.zeros_like(self.data)
+        offset = 0
+        for p in ordered:
+            n = p.numel()
+            self.data[offset:offset + n].copy_(p.detach().reshape(-1))
+            p.data = self.data[offset:offset + n].view_as(p)
+            p.grad = self.grad[offset:offset + n].view_as(p)
+            offset += n
+        self.groups = []  # (parameters, gradients) of the decay and no-decay groups
+        for lo, hi in ((0, n_decay), (n_decay, offset)):
+            group = self.data[lo:hi]
+            group.grad = self.grad[lo:hi]
+            self.groups.append(group)
+
+    def clip_grad_norm_(self, max_norm: float) -> None:
+        """`torch.nn.utils.clip_grad_norm_` on the one gradient buffer: the same formula."""
+        norm = torch.linalg.vector_norm(self.grad)
+        self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
+def _adamw(flat: _FlatParams, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW, decaying only matrices and embeddings (biases and norms are not decayed, as in nanoGPT)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    decay, no_decay = flat.groups
+    groups = [{"params": [decay], "weight_decay": weight_decay},
+              {"params": [no_decay], "weight_decay": 0.0}]
     # fused: one kernel over all parameters (CPU and CUDA) instead of a Python loop over them
     return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
 

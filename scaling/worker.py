@@ -9,6 +9,8 @@ and the trainer already imported.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,6 +20,26 @@ from scaling import data
 from scaling.config import GPTConfig
 from scaling.scheduling import threads_for
 from scaling.train import TrainSettings, train
+
+# glibc's mallopt parameters (malloc.h) and values: every allocation below 32 MiB (glibc's
+# largest mmap threshold on 64-bit) comes from the heap, and up to 256 MiB of free heap top
+# stays mapped instead of being trimmed.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES = 32 << 20, 256 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Tune glibc's malloc to keep freed memory for reuse; False where there is no glibc.
+
+    For a process that only trains: the local workers' server calls it (`scaling.worker_server`).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt): nothing to tune
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
 
 _SOURCES: dict[str, Any] = {}  # spec -> source, per process: a corpus is read once per worker
 

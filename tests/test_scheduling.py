@@ -3,6 +3,9 @@ order, used by every sweep; local workers that outlive a sweep."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import scaling.executors as executors
@@ -62,3 +65,15 @@ def test_local_workers_outlive_a_sweep(corpus_jobs, new_corpus, tmp_path):
         assert len(store) == 2
     executors.shutdown_workers()
     assert executors._POOL is None
+
+
+def test_workers_keep_freed_memory():
+    """The workers' server is preloaded with its settings module, whose malloc tuning takes on glibc."""
+    import platform
+
+    from scaling.scheduling import WORKER_PRELOAD
+
+    assert WORKER_PRELOAD == ["scaling.worker", "scaling.worker_server"]
+    code = "from scaling.worker import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(platform.libc_ver()[0] == "glibc")

@@ -219,3 +219,32 @@ def test_cuda_run_is_finite_and_learns(source):
     """On CUDA (bf16 autocast, TF32) a run finishes with a finite loss below log V."""
     r = train(CFG, source, TrainSettings(**{**SMALL.to_dict(), "device": "cuda"}))
     assert r.status == "ok" and r.eval_loss < math.log(source.vocab_size)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_flat_parameters_train_like_the_per_tensor_step(tie):
+    """One step on the flat buffers (clip, fused AdamW) matches torch's per-parameter clip and AdamW."""
+    cfg = GPTConfig(n_layer=2, d_model=16, n_head=2, n_ctx=8, vocab_size=12, tie_embeddings=tie)
+    torch.manual_seed(0)
+    a, b = GPT(cfg), GPT(cfg)
+    b.load_state_dict(a.state_dict())
+    names = [n for n, _ in a.named_parameters()]
+    flat = train_mod._FlatParams(a)
+    assert [n for n, _ in a.named_parameters()] == names and flat.data.numel() == count_params(cfg).total
+    opt_a = train_mod._adamw(flat, 1e-2, 0.1)
+    params = list(b.parameters())
+    opt_b = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+                               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                              lr=1e-2, betas=train_mod.ADAM_BETAS, eps=train_mod.ADAM_EPS)
+    idx = torch.randint(0, 12, (4, 8))
+    for _ in range(2):
+        flat.grad.zero_()
+        a(idx, idx)[1].backward()
+        flat.clip_grad_norm_(0.05)  # small enough to clip
+        opt_a.step()
+        b(idx, idx)[1].backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.05)
+        opt_b.step()
+        opt_b.zero_grad(set_to_none=True)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
