@@ -24,6 +24,7 @@ from scaling.config import GPTConfig
 from scaling.params import count_params
 from scaling.report import load_report, summary_text, write_views
 from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
+from scaling.scheduling import start_worker_server
 
 # The ranges of the numbers, checked as the options are parsed (the error names the range):
 MAX_DIM = 2**63 - 1  # a model dimension must fit torch's int64 sizes; parsed exactly, never via a float
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # only the asked command's module is imported (see build_parser)
     wanted = next((a for a in argv if not a.startswith("-")), None)
+    if wanted == "sweep" and _local_executor(argv):
+        start_worker_server()  # its torch import runs while this process parses and plans
     prog = "scaling"
     try:
         args = build_parser(wanted).parse_args(argv)
@@ -289,6 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scaling: interrupted", file=sys.stderr)
         return 130
+
+
+def _local_executor(argv: list[str]) -> bool:
+    """Whether a sweep command line runs on local workers (the default executor)."""
+    for i, a in enumerate(argv):
+        if a == "--executor":
+            return argv[i + 1:i + 2] == ["local"]
+        if a.startswith("--executor="):
+            return a == "--executor=local"
+    return True
 
 
 def _one_line(e: BaseException) -> str:
