@@ -18,7 +18,9 @@ from scaling.config import GPTConfig
 # Bump when anything that changes a run's numbers changes (loop, schedule, default LR rule,
 # optimizer, eval set): it is part of every run key, so older engines' runs are not reused.
 # 2: parameters and gradients in one flat buffer per weight-decay group; gradient clipping's
-#    global norm is one norm over the gradient buffer (the same formula, another summation order).
+#    global norm is one norm over the gradient buffer (the same formula, another summation order);
+#    GELU's tanh form on CPU through x·σ(2u) (`scaling.model.GeluTanh`: the same function, other
+#    rounding).
 ENGINE_VERSION = "2"
 
 
