@@ -5,8 +5,9 @@ log-spaced steps, parameters and FLOPs in each convention, wall time and tokens/
 Same seed on CPU (and the same torch thread count) gives the same losses bit for bit.
 A NaN or infinite loss ends the run with status "diverged"; it is a result, not an error.
 On CUDA: bf16 autocast and TF32 matmuls. The loop is kept lean because tiny models are
-bound by Python overhead, not FLOPs: batches come in preallocated chunks, the optimizer
-step is fused, gradients are freed with set_to_none, and nothing syncs a GPU per step.
+bound by per-op and per-tensor overhead, not FLOPs: batches come in preallocated chunks,
+parameters and gradients live in one flat buffer per weight-decay group (one norm to clip,
+one fill to zero, a fused AdamW over two tensors), and nothing syncs a GPU per step.
 """
 
 from __future__ import annotations
