@@ -89,7 +89,8 @@ def sweep_workers(workers: int | None, devices: Sequence[str]) -> int:
 
 
 # What every worker imports: torch and the trainer. Not torch._dynamo (1.7 s more): the
-# trainer counts FLOPs with a dispatch mode that never imports it (`scaling.flops`). And the
+# trainer never imports it (FLOPs through a dispatch mode that does not, `scaling.flops`; AdamW
+# on torch's fused kernel without torch.optim, whose methods do, `scaling.train`). And the
 # server's own settings (`scaling.worker_server`): a malloc that keeps freed memory, a quick exit.
 WORKER_PRELOAD = ["scaling.worker", "scaling.worker_server"]
 

@@ -7,7 +7,8 @@ A NaN or infinite loss ends the run with status "diverged"; it is a result, not 
 On CUDA: bf16 autocast and TF32 matmuls. The loop is kept lean because tiny models are
 bound by per-op and per-tensor overhead, not FLOPs: batches come in preallocated chunks,
 parameters and gradients live in one flat buffer per weight-decay group (one norm to clip,
-one fill to zero, a fused AdamW over two tensors), and nothing syncs a GPU per step.
+one fill to zero, a fused AdamW over two tensors, without torch.optim and the torch._dynamo
+import its first call costs), and nothing syncs a GPU per step.
 """
 
 from __future__ import annotations
@@ -73,8 +74,7 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
                 chunk = chunk.to(device, non_blocking=True).view(CHUNK_STEPS, bs, n_ctx + 1)
                 xs, ys = chunk[:, :, :-1].contiguous(), chunk[:, :, 1:].contiguous()
             lr = lr_at(step, plan.steps, plan.warmup_steps, plan.lr, settings.min_lr_frac)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            opt.lr = lr
             flat.grad.zero_()
             with autocast():
                 _, loss = model(xs[i], ys[i])
@@ -179,13 +179,34 @@ class _FlatParams:
         self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
 
 
-def _adamw(flat: _FlatParams, lr: float, weight_decay: float) -> torch.optim.AdamW:
+class _AdamW:
+    """AdamW on the flat parameter groups through torch's fused kernel, without torch.optim.
+
+    The update, kernel and state of `torch.optim.AdamW(fused=True)`: one `_fused_adamw_` call
+    per group (one kernel over all its parameters), each group's step count a float32 scalar
+    tensor, so the numbers are the same. But torch.optim's `Optimizer` methods are wrapped in
+    `torch._disable_dynamo`, whose first call imports torch._dynamo: 1.2-1.7 s in every fresh
+    training process, on the critical path of every sweep.
+    """
+
+    def __init__(self, groups: list[tuple[torch.Tensor, float]], lr: float):
+        self.lr = lr
+        self.groups = [(p, wd, torch.zeros_like(p), torch.zeros_like(p),
+                        torch.zeros((), dtype=torch.float32, device=p.device))
+                       for p, wd in groups if p.numel()]
+
+    def step(self) -> None:
+        for p, weight_decay, exp_avg, exp_avg_sq, step in self.groups:
+            step.add_(1)
+            torch._fused_adamw_([p], [p.grad], [exp_avg], [exp_avg_sq], [], [step], lr=self.lr,
+                                beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=weight_decay,
+                                eps=ADAM_EPS, amsgrad=False, maximize=False)
+
+
+def _adamw(flat: _FlatParams, lr: float, weight_decay: float) -> _AdamW:
     """AdamW, decaying only matrices and embeddings (biases and norms are not decayed, as in nanoGPT)."""
     decay, no_decay = flat.groups
-    groups = [{"params": [decay], "weight_decay": weight_decay},
-              {"params": [no_decay], "weight_decay": 0.0}]
-    # fused: one kernel over all parameters (CPU and CUDA) instead of a Python loop over them
-    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
+    return _AdamW([(decay, weight_decay), (no_decay, 0.0)], lr)
 
 
 class _Evaluator:
