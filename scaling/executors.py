@@ -9,13 +9,14 @@ scheduling policy's (`scaling.scheduling`).
 Local workers start once per process: the pool outlives a sweep, so a pytest session or a
 `scaling sweep` pays for importing torch once, not once per grid. Workers are forked from
 a forkserver that has imported torch and the trainer (`scaling.scheduling.worker_context`),
-so a new worker costs a fork, not an interpreter start and a torch import.
+so a new worker costs a fork, not an interpreter start and a torch import. This module
+does not import torch: what runs inside a worker is `scaling.worker`'s, so the sweep's
+own process plans, schedules and stores without it.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import threading
 import time
@@ -24,12 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-import torch
-
-from scaling import data
-from scaling.model import GPTConfig
 from scaling.scheduling import available_cores, default_workers, threads_for, worker_context  # noqa: F401 (re-exported)
-from scaling.train import TrainSettings, train
 
 EXECUTORS = ("inline", "local", "dask-local", "dask://HOST:PORT")
 
@@ -56,9 +52,10 @@ def execute(payloads: Sequence[dict[str, Any]], executor: str, workers: int,
         return
     if executor == "inline":
         for i, p in enumerate(payloads):
+            from scaling.worker import run_inline  # deferred: torch, only when training here
+
             try:  # in this process, one at a time, with the threads a lone worker would use
-                with _torch_threads(_threads_of(p, concurrent_runs=1)):
-                    result = _train_payload(p, sources or {})
+                result = run_inline(p, sources or {})
             except Exception as e:  # handed back like a worker's error
                 result = e
             yield i, result
@@ -68,62 +65,14 @@ def execute(payloads: Sequence[dict[str, Any]], executor: str, workers: int,
         yield from _execute_dask(payloads, executor, workers)
 
 
-_SOURCES: dict[str, Any] = {}  # spec -> source, per process: a corpus is read once per worker
-
-
-def _source(spec: str, fingerprint: str | None):
-    """The source for `spec`, rebuilt when the cached one's fingerprint is not the sweep's."""
-    source = _SOURCES.get(spec)
-    if source is None or (fingerprint is not None and source.fingerprint != fingerprint):
-        source = _SOURCES[spec] = data.make_source(spec)
-    if fingerprint is not None and source.fingerprint != fingerprint:
-        raise ValueError(f"data source {spec!r} changed since the sweep was planned "
-                         f"(fingerprint {source.fingerprint[:12]}, expected {fingerprint[:12]})")
-    return source
-
-
 def run_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """Train one run from its JSON-able payload in a worker; return `Run.to_dict()`.
+    """Train one run from its payload in a worker (`scaling.worker.run_payload`); return `Run.to_dict()`.
 
-    payload["concurrent_runs"] is how many runs share this machine's cores (None on a
-    remote Dask worker: its own task slots); the worker picks its torch threads from it.
+    Submitted by reference from the sweep's process, which need not import torch for it.
     """
-    threads = _threads_of(payload, payload.get("concurrent_runs") or _dask_worker_slots())
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return _train_payload(payload)
+    from scaling.worker import run_payload as run  # deferred: torch; preloaded in local workers
 
-
-def _threads_of(payload: dict[str, Any], concurrent_runs: int) -> int:
-    return threads_for(GPTConfig(**payload["config"]), payload["settings"]["batch_size"], concurrent_runs)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to n inside the block, restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _train_payload(payload: dict[str, Any], known: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    source = (known or {}).get(payload["source_spec"])
-    if source is None or source.fingerprint != payload.get("fingerprint"):
-        source = _source(payload["source_spec"], payload.get("fingerprint"))
-    run = train(GPTConfig(**payload["config"]), source, TrainSettings(**payload["settings"]))
-    return run.to_dict()
-
-
-def _dask_worker_slots() -> int:
-    try:
-        from distributed import get_worker  # optional dependency (the dask extra)
-
-        return get_worker().state.nthreads
-    except (ImportError, ValueError):
-        return 1
+    return run(payload)
 
 
 def _exit_with_parent(sweep_pid: int) -> None:

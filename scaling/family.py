@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 from scaling.params import count_params
 
 DEFAULT_N_LAYER = 2  # tiny models are bound by per-layer Python overhead; 2 keeps them fast

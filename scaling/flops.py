@@ -14,8 +14,10 @@ Conventions, by name (`training_flops_per_token(config, method=...)`):
   non-embedding parameters plus the output projection (nanoGPT's `total - wpe` for a tied
   model): the head is a matmul, the embedding lookups are not.
 
-`measure_training_flops(model, batch)` counts one real forward+backward with
-`torch.utils.flop_counter.FlopCounterMode`. That counter has no formula for CPU
+`measure_training_flops(model, batch)` counts one real forward+backward by the formulas of
+`torch.utils.flop_counter` (FlopCounterMode's total, through a dispatch mode that does not
+import torch._dynamo); `measure_training_flops_parts` runs FlopCounterMode itself, to split
+the count by module. That counter has no formula for CPU
 `scaled_dot_product_attention` in torch 2.13 and counts it as 0, so attention runs through
 the model's math path while counting (`GPT.math_attention()`); the math path computes the
 full n_ctx × n_ctx score matrix, masked half included, as dense kernels do.
@@ -28,9 +30,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 from scaling.params import count_params
 
 METHODS = ("6n", "kaplan", "chinchilla", "palm")
@@ -122,13 +125,41 @@ class MeasuredFlops:
         return self.total - self.head
 
 
-def measure_training_flops_parts(
-    model: torch.nn.Module,
-    batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
-    *,
-    math_attention: bool = True,
-) -> MeasuredFlops:
-    """Count one forward+backward of `model` on `batch` ((B, T) ids or (ids, targets))."""
+class _CountFlops(TorchDispatchMode):
+    """Total FLOPs of the aten ops run inside it, by `torch.utils.flop_counter`'s own formulas.
+
+    The same registry and the same rule as FlopCounterMode (an op without a formula is
+    decomposed, and its parts counted), without the module tracking behind per-module
+    counts, and without importing torch._dynamo: FlopCounterMode's mode lets torch wrap its
+    dispatch in `torch._disable_dynamo`, whose first call imports torch._dynamo (1.7 s in
+    every training worker). Nothing is compiled inside this mode, so it opts out of that
+    wrapping (`_should_skip_dynamo`, torch.utils._python_dispatch).
+    """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is None and func is not torch.ops.prim.device.default:
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        out = func(*args, **kwargs)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
+
+
+def _forward_backward(model: torch.nn.Module, batch, math_attention: bool, counter) -> None:
+    """One forward+backward of `model` on `batch` ((B, T) ids or (ids, targets)) inside `counter`."""
     idx, targets = batch if isinstance(batch, (tuple, list)) else (batch, batch)
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.numel() == 0:
         raise ValueError(f"'batch' must hold a non-empty (B, T) tensor of token ids (got {idx!r})")
@@ -137,12 +168,22 @@ def measure_training_flops_parts(
         raise ValueError("'model' must have parameters that require grad (got none)")
     use_math = getattr(model, "math_attention", None)
     mode = use_math() if (math_attention and use_math is not None) else contextlib.nullcontext()
-    counter = FlopCounterMode(display=False)
     with mode, counter:
         out = model(idx, targets)
         loss = out[1] if isinstance(out, tuple) else out.float().mean()
         # autograd.grad, not backward(): same FLOPs, and the model's .grad stays untouched.
         torch.autograd.grad(loss, params)
+
+
+def measure_training_flops_parts(
+    model: torch.nn.Module,
+    batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    *,
+    math_attention: bool = True,
+) -> MeasuredFlops:
+    """Count one forward+backward of `model` on `batch` ((B, T) ids or (ids, targets))."""
+    counter = FlopCounterMode(display=False)
+    _forward_backward(model, batch, math_attention, counter)
     counts = counter.get_flop_counts()
     total = int(counter.get_total_flops())
     attention = sum(
@@ -163,8 +204,11 @@ def measure_training_flops(
     *,
     math_attention: bool = True,
 ) -> int:
-    """FLOPs of one real forward+backward of `model` on `batch`, counted by FlopCounterMode."""
-    return measure_training_flops_parts(model, batch, math_attention=math_attention).total
+    """FLOPs of one real forward+backward of `model` on `batch`: FlopCounterMode's total,
+    counted by the same formulas without importing torch._dynamo (what a training worker uses)."""
+    counter = _CountFlops()
+    _forward_backward(model, batch, math_attention, counter)
+    return counter.total
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 
 _LAYER_INDEX = re.compile(r"^h\.\d+\.")
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 
 
 # Bump when anything that changes a run's numbers changes (loop, schedule, default LR rule,
 # optimizer, eval set): it is part of every run key, so older engines' runs are not reused.
-ENGINE_VERSION = "1"
+# 2: parameters and gradients in one flat buffer per weight-decay group; gradient clipping's
+#    global norm is one norm over the gradient buffer (the same formula, another summation order);
+#    GELU's tanh form on CPU through x·σ(2u) (`scaling.model.GeluTanh`: the same function, other
+#    rounding).
+ENGINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,6 @@ class Run:
     @property
     def gpt_config(self) -> GPTConfig:
         """The run's model config as a GPTConfig."""
-        from scaling.model import GPTConfig  # deferred: the model imports torch, the store must not
-
         return GPTConfig(**self.config)
 
 

@@ -88,9 +88,11 @@ def sweep_workers(workers: int | None, devices: Sequence[str]) -> int:
     return workers
 
 
-# What every worker imports: torch and the trainer, and torch._dynamo (with sympy), which
-# FlopCounterMode imports on a run's first FLOP count (measured: 1.7-2.4 s per process).
-WORKER_PRELOAD = ["scaling.executors", "torch._dynamo"]
+# What every worker imports: torch and the trainer. Not torch._dynamo (1.7 s more): the
+# trainer never imports it (FLOPs through a dispatch mode that does not, `scaling.flops`; AdamW
+# on torch's fused kernel without torch.optim, whose methods do, `scaling.train`). And the
+# server's own settings (`scaling.worker_server`): a malloc that keeps freed memory, a quick exit.
+WORKER_PRELOAD = ["scaling.worker", "scaling.worker_server"]
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 
 
 @st.composite

@@ -5,7 +5,8 @@ its result (config, data fingerprint, settings incl. seed and device, engine ver
 a finished run found in the `RunStore` is reused, whoever trained it and wherever.
 `run_sweep` checks every job before any training starts, trains the missing ones on an
 executor (see `scaling.executors`) and writes each result as soon as it arrives, from
-this process only.
+this process only. Planning, keying and storing import no torch: with local workers, only
+the workers do.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 from scaling import data
 from scaling.executors import check_executor, execute
 from scaling.family import ModelFamily, width_family
-from scaling.model import GPTConfig
+from scaling.config import GPTConfig
 from scaling.params import count_params
 from scaling.scheduling import concurrency, longest_first, sweep_workers, threads_for
 from scaling.store import RunStore
 from scaling.run import ENGINE_VERSION, Run
-from scaling.train import TrainSettings, validate
+from scaling.settings import TrainSettings, validate
 
 __all__ = ["Job", "RunStore", "SweepError", "SweepResult", "job_keys",
            "make_jobs", "run_key", "run_sweep", "sweep", "threads_for"]

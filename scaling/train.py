@@ -5,8 +5,10 @@ log-spaced steps, parameters and FLOPs in each convention, wall time and tokens/
 Same seed on CPU (and the same torch thread count) gives the same losses bit for bit.
 A NaN or infinite loss ends the run with status "diverged"; it is a result, not an error.
 On CUDA: bf16 autocast and TF32 matmuls. The loop is kept lean because tiny models are
-bound by Python overhead, not FLOPs: batches come in preallocated chunks, the optimizer
-step is fused, gradients are freed with set_to_none, and nothing syncs a GPU per step.
+bound by per-op and per-tensor overhead, not FLOPs: batches come in preallocated chunks,
+parameters and gradients live in one flat buffer per weight-decay group (one norm to clip,
+one fill to zero, a fused AdamW over two tensors, without torch.optim and the torch._dynamo
+import its first call costs), and nothing syncs a GPU per step.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ from scaling.flops import measure_training_flops, training_flops_per_token
 from scaling.model import GPT, GPTConfig
 from scaling.params import count_params
 from scaling.run import Run
-from scaling.schedule import curve_steps, default_lr, lr_at
+from scaling.schedule import curve_steps, lr_at
+from scaling.settings import Plan, TrainSettings, validate  # noqa: F401 (re-exported)
 
 
 EVAL_SEED = 20240601  # one fixed held-out set shared by every run, so runs compare exactly
@@ -33,101 +35,6 @@ CHUNK_STEPS = 16  # train batches fetched per call to source.batch (amortizes Py
 ADAM_BETAS = (0.9, 0.95)  # GPT-3 (Brown et al. 2020, App. B) and nanoGPT
 ADAM_EPS = 1e-8
 CUDA_CHECK_EVERY = 32  # steps between divergence checks on CUDA (each check syncs the GPU)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything about a run besides the model and the data.
-
-    tokens: training token budget (rounded down to whole steps of batch_size·n_ctx).
-    lr: peak learning rate; None uses `default_lr` for the model's non-embedding N.
-    warmup_tokens_frac: fraction of the budget spent warming up linearly from 0.
-    min_lr_frac: the cosine decays to this fraction of the peak at the last step.
-    eval_seqs: sequences in the fixed held-out set behind `Run.eval_loss`.
-    curve_points: log-spaced steps at which the loss curve is recorded.
-    curve_eval_seqs: eval sequences behind the curve's eval_loss (a prefix of the eval
-    set, kept small because it is evaluated at every curve point); 0 to skip.
-    grad_clip: global gradient-norm clip (0 disables).
-    """
-
-    tokens: int
-    batch_size: int = 32
-    lr: float | None = None
-    warmup_tokens_frac: float = 0.05
-    min_lr_frac: float = 0.1
-    weight_decay: float = 0.1
-    seed: int = 0
-    device: str = "cpu"
-    eval_seqs: int = 128
-    curve_points: int = 16
-    curve_eval_seqs: int = 32
-    grad_clip: float = 1.0
-
-    def __post_init__(self):
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                raise ValueError(f"{name!r} must be {what} (got {name}={getattr(self, name)!r})")
-
-        def is_int(v) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        def is_num(v) -> bool:
-            return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
-
-        need(is_int(self.tokens) and self.tokens > 0, "tokens", "a positive integer")
-        need(is_int(self.batch_size) and self.batch_size > 0, "batch_size", "a positive integer")
-        need(self.lr is None or (is_num(self.lr) and self.lr > 0), "lr", "None or a positive number")
-        need(is_num(self.warmup_tokens_frac) and 0 <= self.warmup_tokens_frac < 1,
-             "warmup_tokens_frac", "in [0, 1)")
-        need(is_num(self.min_lr_frac) and 0 <= self.min_lr_frac <= 1, "min_lr_frac", "in [0, 1]")
-        need(is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0")
-        need(is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
-        need(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda"),
-             "device", "'cpu', 'cuda' or 'cuda:N'")
-        need(is_int(self.eval_seqs) and self.eval_seqs > 0, "eval_seqs", "a positive integer")
-        need(is_int(self.curve_points) and self.curve_points >= 2, "curve_points", "an integer >= 2")
-        need(is_int(self.curve_eval_seqs) and 0 <= self.curve_eval_seqs <= self.eval_seqs,
-             "curve_eval_seqs", f"an integer in [0, eval_seqs={self.eval_seqs}]")
-        need(is_num(self.grad_clip) and self.grad_clip >= 0, "grad_clip", "a number >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What `validate` derives from a config, a source and settings before any training."""
-
-    steps: int
-    tokens: int
-    lr: float
-    warmup_steps: int
-
-
-def validate(config: GPTConfig, source, settings: TrainSettings) -> Plan:
-    """Check that the three fit together; ValueError naming the value otherwise."""
-    if not isinstance(config, GPTConfig):
-        raise ValueError(f"'config' must be a GPTConfig (got {type(config).__name__})")
-    if not isinstance(settings, TrainSettings):
-        raise ValueError(f"'settings' must be a TrainSettings (got {type(settings).__name__})")
-    if config.vocab_size < source.vocab_size:
-        raise ValueError(
-            f"'vocab_size' must cover the source's vocabulary (got vocab_size={config.vocab_size}, "
-            f"source {source.name!r} has {source.vocab_size} tokens)"
-        )
-    per_step = settings.batch_size * config.n_ctx
-    steps = settings.tokens // per_step
-    if steps < 1:
-        raise ValueError(
-            f"'tokens' must be at least one batch of batch_size·n_ctx = "
-            f"{settings.batch_size}·{config.n_ctx} = {per_step} tokens (got tokens={settings.tokens})"
-        )
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"'device' {settings.device!r} is not available (torch sees no CUDA device)")
-    n = count_params(config).non_embedding
-    lr = settings.lr if settings.lr is not None else default_lr(n)
-    warmup = math.ceil(settings.warmup_tokens_frac * steps)
-    return Plan(steps=steps, tokens=steps * per_step, lr=lr, warmup_steps=warmup)
 
 
 def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
@@ -144,7 +51,8 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
             stack.enter_context(_tf32())
         torch.manual_seed(settings.seed)
         model = GPT(config).to(device)
-        opt = _adamw(model, plan.lr, settings.weight_decay)
+        flat = _FlatParams(model)
+        opt = _adamw(flat, plan.lr, settings.weight_decay)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
 
         eval_seq = source.batch("eval", settings.eval_seqs, n_ctx + 1, np.random.default_rng(EVAL_SEED))
@@ -156,7 +64,6 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
         losses = torch.full((plan.steps,), math.nan, device=device)  # per-step train loss, no sync
         curve: list[dict[str, Any]] = []
         status, last_step, loop_s, prev_mark = "ok", 0, 0.0, 0
-        params = [p for p in model.parameters() if p.requires_grad]
         model.train()
         t_loop = time.perf_counter()
         for step in range(1, plan.steps + 1):
@@ -167,15 +74,14 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
                 chunk = chunk.to(device, non_blocking=True).view(CHUNK_STEPS, bs, n_ctx + 1)
                 xs, ys = chunk[:, :, :-1].contiguous(), chunk[:, :, 1:].contiguous()
             lr = lr_at(step, plan.steps, plan.warmup_steps, plan.lr, settings.min_lr_frac)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            opt.lr = lr
+            flat.grad.zero_()
             with autocast():
                 _, loss = model(xs[i], ys[i])
             loss.backward()
             if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, settings.grad_clip, foreach=True)
+                flat.clip_grad_norm_(settings.grad_clip)
             opt.step()
-            opt.zero_grad(set_to_none=True)
             losses[step - 1] = loss.detach()
             last_step = step
             at_mark = step == marks[len(curve)]
@@ -236,14 +142,71 @@ def _describe(source) -> dict[str, Any]:
     return d
 
 
-def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+class _FlatParams:
+    """The model's trainable parameters, and their gradients, each in one contiguous buffer.
+
+    Tiny models are bound by per-tensor overhead, not FLOPs: with every parameter a view into
+    one buffer (the weight-decayed matrices and embeddings first, then biases and norms, as
+    nanoGPT groups them), gradient clipping is one norm and one scale, zeroing the gradients
+    one fill, and fused AdamW steps two tensors (one per group) instead of one per parameter.
+    Backward adds into the gradient views in place (autograd accumulates into a defined .grad).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        ordered = decay + [p for p in params if p.dim() < 2]
+        n_decay = sum(p.numel() for p in decay)
+        first = ordered[0]
+        self.data = torch.empty(sum(p.numel() for p in ordered), dtype=first.dtype, device=first.device)
+        self.grad = torch.zeros_like(self.data)
+        offset = 0
+        for p in ordered:
+            n = p.numel()
+            self.data[offset:offset + n].copy_(p.detach().reshape(-1))
+            p.data = self.data[offset:offset + n].view_as(p)
+            p.grad = self.grad[offset:offset + n].view_as(p)
+            offset += n
+        self.groups = []  # (parameters, gradients) of the decay and no-decay groups
+        for lo, hi in ((0, n_decay), (n_decay, offset)):
+            group = self.data[lo:hi]
+            group.grad = self.grad[lo:hi]
+            self.groups.append(group)
+
+    def clip_grad_norm_(self, max_norm: float) -> None:
+        """`torch.nn.utils.clip_grad_norm_` on the one gradient buffer: the same formula."""
+        norm = torch.linalg.vector_norm(self.grad)
+        self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
+class _AdamW:
+    """AdamW on the flat parameter groups through torch's fused kernel, without torch.optim.
+
+    The update, kernel and state of `torch.optim.AdamW(fused=True)`: one `_fused_adamw_` call
+    per group (one kernel over all its parameters), each group's step count a float32 scalar
+    tensor, so the numbers are the same. But torch.optim's `Optimizer` methods are wrapped in
+    `torch._disable_dynamo`, whose first call imports torch._dynamo: 1.2-1.7 s in every fresh
+    training process, on the critical path of every sweep.
+    """
+
+    def __init__(self, groups: list[tuple[torch.Tensor, float]], lr: float):
+        self.lr = lr
+        self.groups = [(p, wd, torch.zeros_like(p), torch.zeros_like(p),
+                        torch.zeros((), dtype=torch.float32, device=p.device))
+                       for p, wd in groups if p.numel()]
+
+    def step(self) -> None:
+        for p, weight_decay, exp_avg, exp_avg_sq, step in self.groups:
+            step.add_(1)
+            torch._fused_adamw_([p], [p.grad], [exp_avg], [exp_avg_sq], [], [step], lr=self.lr,
+                                beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=weight_decay,
+                                eps=ADAM_EPS, amsgrad=False, maximize=False)
+
+
+def _adamw(flat: _FlatParams, lr: float, weight_decay: float) -> _AdamW:
     """AdamW, decaying only matrices and embeddings (biases and norms are not decayed, as in nanoGPT)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel over all parameters (CPU and CUDA) instead of a Python loop over them
-    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
+    decay, no_decay = flat.groups
+    return _AdamW([(decay, weight_decay), (no_decay, 0.0)], lr)
 
 
 class _Evaluator:

@@ -349,3 +349,28 @@ def test_console_script_runs(tmp_path):
     bad = subprocess.run([*cmd, "params", "--n-layer", "x"], capture_output=True, text=True,
                          timeout=120, env=env, cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, local", [
+    (["sweep", "--tokens", "1M"], True),
+    (["sweep", "--executor", "local"], True),
+    (["sweep", "--executor", "inline"], False),
+    (["sweep", "--executor=dask-local"], False),
+])
+def test_sweep_starts_the_worker_server_only_for_local_workers(argv, local):
+    """`scaling sweep` starts the local workers' server before parsing only when it will use it."""
+    from scaling.cli import _local_executor
+
+    assert _local_executor(argv) is local
+
+
+def test_commands_import_only_their_own_heavy_modules():
+    """`scaling params` imports neither torch nor scipy; `scaling fit --help` imports no torch."""
+    code = ("import sys; from scaling.cli import main; main({argv}); "
+            "print('torch' in sys.modules, 'scipy' in sys.modules)")
+    params = ["params", "--n-layer", "2", "--d-model", "32", "--n-head", "2", "--n-ctx", "64", "--vocab-size", "64"]
+    out = subprocess.run([sys.executable, "-c", code.format(argv=params)], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"]
+    fit = "import sys; from scaling.cli import main\ntry: main(['fit', '--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", fit], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"

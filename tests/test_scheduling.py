@@ -3,9 +3,13 @@ order, used by every sweep; local workers that outlive a sweep."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import scaling.executors as executors
+import scaling.worker as worker
 from scaling.scheduling import CUDA_WORKERS, available_cores, default_workers, longest_first, run_cost, sweep_workers
 from scaling.store import RunStore
 from scaling.sweep import run_sweep, sweep
@@ -36,13 +40,13 @@ def test_longest_first_orders_by_cost_and_keeps_ties_in_order(tiny_jobs):
 def test_sweep_trains_longest_first_and_returns_job_order(tiny_jobs, markov, tmp_path, monkeypatch):
     """Every sweep (the CLI's too) hands runs to the executor longest first; results come back in job order."""
     seen = []
-    real = executors.train
+    real = worker.train
 
     def record(config, source, settings):
         seen.append(config.d_model)
         return real(config, source, settings)
 
-    monkeypatch.setattr(executors, "train", record)
+    monkeypatch.setattr(worker, "train", record)
     jobs = tiny_jobs("markov", sizes=(16, 24, 32))
     runs = run_sweep(jobs, tmp_path / "runs.sqlite", workers=1, executor="inline")
     assert seen == [32, 24, 16]
@@ -61,3 +65,15 @@ def test_local_workers_outlive_a_sweep(corpus_jobs, new_corpus, tmp_path):
         assert len(store) == 2
     executors.shutdown_workers()
     assert executors._POOL is None
+
+
+def test_workers_keep_freed_memory():
+    """The workers' server is preloaded with its settings module, whose malloc tuning takes on glibc."""
+    import platform
+
+    from scaling.scheduling import WORKER_PRELOAD
+
+    assert WORKER_PRELOAD == ["scaling.worker", "scaling.worker_server"]
+    code = "from scaling.worker import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(platform.libc_ver()[0] == "glibc")

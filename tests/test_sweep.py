@@ -80,8 +80,9 @@ def test_run_key_includes_engine_version(monkeypatch):
 # sha256 of the concatenated run keys of make_jobs("synthetic", [8, 32, 56, 200], n_layer=2,
 # n_ctx=64, vocab_size=256, tokens=[300_000], seeds=[0, 1], batch_size=32) at fingerprint "fp",
 # computed by the engine before `scaling sweep` took its sizes from ModelFamily: a run stored
-# by either is found by the other.
-SWEEP_KEYS_DIGEST = "16697a465684ac3960358e410fc48129ac7a296b9142a0dbd4f7edec89192844"
+# by either is found by the other. Recomputed when ENGINE_VERSION changes (it is in every key):
+# this one is ENGINE_VERSION "2"'s.
+SWEEP_KEYS_DIGEST = "9fdc3be1f3ab3d1133a798a712154692558a6b9dbdd9d88a54f8d45b230a38a7"
 
 
 def test_sweep_sizes_are_the_width_family_and_keep_their_run_keys():
@@ -138,7 +139,7 @@ def test_sweep_trains_stores_and_reuses(tiny_jobs, markov, tmp_path, monkeypatch
     def no_training(*a, **k):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr("scaling.executors.train", no_training)
+    monkeypatch.setattr("scaling.worker.train", no_training)
     again = sweep(jobs, path, workers=1, executor="inline")
     assert again.runs == first and again.reused == set(again.keys)
 
@@ -155,7 +156,7 @@ def test_a_run_another_process_holds_is_waited_for_not_trained(tiny_jobs, markov
     """A sweep skips a run leased by a live owner, trains the rest, and returns the owner's stored run."""
     import threading
 
-    import scaling.executors as ex
+    import scaling.worker as ex
 
     monkeypatch.setattr("scaling.leases.POLL_S", 0.05)
     trained = []
@@ -202,7 +203,7 @@ def test_a_run_released_by_its_owner_is_trained_here(tiny_jobs, markov, tmp_path
 
 def test_failed_run_does_not_stop_the_others(tiny_jobs, markov, tmp_path, monkeypatch):
     """One run raising ends in a SweepError naming it, while the other runs are stored."""
-    import scaling.executors as ex
+    import scaling.worker as ex
 
     real = ex.train
 
@@ -231,7 +232,7 @@ def test_failed_run_does_not_stop_the_others(tiny_jobs, markov, tmp_path, monkey
 )
 def test_bad_input_fails_before_any_training(tiny_jobs, markov, tmp_path, monkeypatch, jobs, match):
     """Bad jobs are a ValueError naming the value, raised before any run trains or the store opens."""
-    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr("scaling.worker.train", lambda *a: pytest.fail("trained"))
     good = tiny_jobs("markov", sizes=(16,))
     with pytest.raises(ValueError, match=match):
         run_sweep(good + jobs(tiny_jobs), tmp_path / "runs.sqlite", workers=1, executor="inline")
@@ -248,7 +249,7 @@ def test_bad_workers_and_executor_are_rejected(tiny_jobs, markov, tmp_path):
 
 def test_foreign_store_is_refused_before_training(tiny_jobs, markov, tmp_path, monkeypatch):
     """A sweep pointed at a file that is not a run store fails, naming it, and leaves it alone."""
-    monkeypatch.setattr("scaling.executors.train", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr("scaling.worker.train", lambda *a: pytest.fail("trained"))
     path = tmp_path / "notes.txt"
     path.write_text("not a database")
     with pytest.raises(ValueError, match="notes.txt"):

@@ -19,10 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scaling.cli import laws as cli_laws
 from scaling.cli.text import human, integer, print_json, real, safe, table
+from scaling.config import GPTConfig
+from scaling.params import count_params
 from scaling.report import load_report, summary_text, write_views
 from scaling.report.compare import compare_reports, render_markdown as diff_md, render_text
+from scaling.scheduling import start_worker_server
 
 # The ranges of the numbers, checked as the options are parsed (the error names the range):
 MAX_DIM = 2**63 - 1  # a model dimension must fit torch's int64 sizes; parsed exactly, never via a float
@@ -76,8 +78,6 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from scaling.model import GPTConfig  # imports torch: deferred to the commands that need it
-
     fields: dict[str, Any] = {}
     if args.preset:
         fields.update(GPT2_COMMON, **PRESETS[args.preset])
@@ -99,8 +99,6 @@ def _config_line(cfg) -> str:
 
 def cmd_params(args: argparse.Namespace) -> int:
     """Parameter breakdown, total, embedding and non-embedding counts of a config."""
-    from scaling.params import count_params  # imports torch (via scaling.model): deferred
-
     cfg = _config(args)
     pc = count_params(cfg)
     conventions = {"total": pc.total, "embedding": pc.embedding, "non_embedding": pc.non_embedding,
@@ -123,9 +121,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def cmd_flops(args: argparse.Namespace) -> int:
     """Training FLOPs per token by each convention; with --tokens, total FLOPs and PF-days."""
-    # both import torch (via scaling.model): deferred to the commands that need it
-    from scaling.flops import METHODS, pf_days, training_flops_per_token
-    from scaling.params import count_params
+    from scaling.flops import METHODS, pf_days, training_flops_per_token  # deferred: imports torch
 
     if args.params is not None:
         if any(getattr(args, n) is not None for n in (*MODEL_FIELDS, "preset")):
@@ -202,8 +198,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # --- parser ----------------------------------------------------------------------------------
 
-def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
-    """The argument parser; `with_sweep` adds the sweep engine's own arguments (imports torch)."""
+def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, with the full arguments of the command `wanted` (the one asked for).
+
+    fit, allocate and sweep import scipy or the sweep engine: each is built only when it is
+    the one wanted, so `scaling sweep` never imports scipy and `scaling fit` never the engine.
+    """
     parser = _Parser(prog="scaling", description="Scaling-law calculators, fits and claim reports.",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
@@ -237,23 +237,26 @@ def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
                    help="one convention only (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("fit", cli_laws.cmd_fit, "fit a power law or Chinchilla's L(N, D) to your runs (CSV)",
-                epilog=cli_laws.FIT_HELP)
-    cli_laws.add_fit_arguments(p)
+    def lazy(name: str, help: str) -> None:
+        """A command whose module imports scipy or torch: built for real only when asked."""
+        if name != wanted:  # placeholder for the command list; `scaling NAME ...` builds the real one
+            command(name, None, help)
+            return
+        if name in ("fit", "allocate"):
+            from scaling.cli import laws as module  # deferred: scipy (the fits), 1.5 s to import
+        else:
+            from scaling.cli import sweep as module  # deferred: the sweep engine
+        add, func, epilog = {
+            "fit": ("add_fit_arguments", "cmd_fit", "FIT_HELP"),
+            "allocate": ("add_allocate_arguments", "cmd_allocate", "LAWS_HELP"),
+            "sweep": ("add_arguments", "run_command", "EPILOG"),
+        }[name]
+        getattr(module, add)(command(name, getattr(module, func), help, epilog=getattr(module, epilog)))
 
-    p = command("allocate", cli_laws.cmd_allocate, "compute-optimal N and D for a FLOP budget under "
-                "a law: N_opt, D_opt, tokens per parameter, expected loss", epilog=cli_laws.LAWS_HELP)
-    cli_laws.add_allocate_arguments(p)
-
-    sweep_help = "train a grid of models into the run store (runs already stored are reused)"
-    if with_sweep:
-        from scaling.cli import sweep as cli_sweep  # imports torch and the trainer: deferred
-
-        p = command("sweep", cli_sweep.run_command, sweep_help,
-                    epilog="example: scaling sweep --sizes 16,24,32 --tokens 1M --workers 2")
-        cli_sweep.add_arguments(p)
-    else:  # placeholder for the command list; `scaling sweep ...` builds the real one
-        command("sweep", None, sweep_help)
+    lazy("fit", "fit a power law or Chinchilla's L(N, D) to your runs (CSV)")
+    lazy("allocate", "compute-optimal N and D for a FLOP budget under a law: N_opt, D_opt, "
+         "tokens per parameter, expected loss")
+    lazy("sweep", "train a grid of models into the run store (runs already stored are reused)")
 
     p = command("report", cmd_report, "re-render report.md and report.html from DIR/report.json, "
                 "print the summary, and compare with another report",
@@ -271,11 +274,13 @@ def build_parser(*, with_sweep: bool = False) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scaling` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # the sweep engine imports torch and the trainer: only build its arguments when asked
-    with_sweep = next((a for a in argv if not a.startswith("-")), None) == "sweep"
+    # only the asked command's module is imported (see build_parser)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    if wanted == "sweep" and _local_executor(argv):
+        start_worker_server()  # its torch import runs while this process parses and plans
     prog = "scaling"
     try:
-        args = build_parser(with_sweep=with_sweep).parse_args(argv)
+        args = build_parser(wanted).parse_args(argv)
         prog = args.prog
         return int(args.func(args) or 0)
     except CLIError as e:
@@ -287,6 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scaling: interrupted", file=sys.stderr)
         return 130
+
+
+def _local_executor(argv: list[str]) -> bool:
+    """Whether a sweep command line runs on local workers (the default executor)."""
+    for i, a in enumerate(argv):
+        if a == "--executor":
+            return argv[i + 1:i + 2] == ["local"]
+        if a.startswith("--executor="):
+            return a == "--executor=local"
+    return True
 
 
 def _one_line(e: BaseException) -> str:

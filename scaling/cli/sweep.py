@@ -17,6 +17,7 @@ import sys
 from scaling import data
 from scaling.cli.text import SEED, comma_list, integer, real, safe, table
 from scaling.executors import check_executor, default_workers
+from scaling.scheduling import start_worker_server
 from scaling.store import RunStore
 from scaling.sweep import SweepError, job_keys, make_jobs, sweep
 
@@ -27,6 +28,7 @@ WHOLE = integer(1, 2**63 - 1)  # sizes and counts fit torch's int64
 MAX_TOKENS = 10**15
 MAX_FLOPS = 1e50  # FLOPs per run; tokens = C / 6N stay finite
 MAX_WORKERS = 1024  # runs at a time; beyond any one machine's cores
+EPILOG = "example: scaling sweep --sizes 16,24,32 --tokens 1M --workers 2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Check everything, run the sweep, print the summary; ValueError on bad input or a failed run."""
+    if args.executor == "local":  # the workers' server imports torch while this process plans
+        start_worker_server()
     source = data.make_source(args.source)  # unknown spec, empty corpus: ValueError before anything else
     jobs = make_jobs(args.source, args.sizes, n_layer=args.n_layer, n_ctx=args.n_ctx,
                      vocab_size=source.vocab_size, tokens=args.tokens or (), flops=args.flops or (),

@@ -26,6 +26,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from textbook_loop import stock_kernels
 
 from scaling.scheduling import threads_for
 from scaling.flops import training_flops_per_token
@@ -77,6 +78,9 @@ def _sync(device: str) -> None:
 
 
 TEXTBOOK_MAX_S = 4.0
+# The issue's MFU target: runs of 3M parameters or more reach 60% of the measured matmul peak
+# of the dtype they train in (reported, not asserted; see the module docstring).
+MFU_TARGET, MFU_TARGET_MIN_PARAMS = 0.6, 3_000_000
 TEXTBOOK: dict[tuple[str, str], float] = {}  # best textbook tokens/s seen per (model, device)
 
 
@@ -97,7 +101,8 @@ def measure_textbook(name: str, device: str) -> float:
 
     def step():
         seq = torch.from_numpy(source().batch("train", BATCH, N_CTX + 1, rng)).to(device)
-        logits, loss = model(seq[:, :-1], seq[:, 1:])
+        with stock_kernels():  # nanoGPT's model on torch's own kernels
+            logits, loss = model(seq[:, :-1], seq[:, 1:])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -160,13 +165,16 @@ def test_train_throughput(benchmark, name, bench_device, restore_threads):
     torch.set_num_threads(restore_threads)
     measure_textbook(name, device)
     textbook = textbook_tokens_per_s(name, device)
+    n_total = count_params(config).total
     benchmark.extra_info.update(
-        params_total=count_params(config).total,
+        params_total=n_total,
         tokens_per_s=run.tokens_per_s,
         textbook_tokens_per_s=textbook,
         ratio_vs_textbook=run.tokens_per_s / textbook,
         mfu=mfu(config, run.tokens_per_s, device),
         textbook_mfu=mfu(config, textbook, device),
+        mfu_target_met=(mfu(config, run.tokens_per_s, device) >= MFU_TARGET
+                        if n_total >= MFU_TARGET_MIN_PARAMS else None),  # None: below 3M, no target
         peak_gflops=matmul_peak(device) / 1e9,
         threads=threads,
         loadavg_1m=os.getloadavg()[0],  # other processes' load: read the figures with it
