@@ -25,6 +25,7 @@ def fake_runs(calls):
         for m, job in pairs:
             loss = 1.0 + (math.log(job.settings.lr) - math.log(truth(m.n))) ** 2
             run = SimpleNamespace(eval_loss=loss, params={"total": m.n_total}, tokens=job.settings.tokens,
+                                  settings={"tokens": job.settings.tokens},
                                   flops={"6nd": 6.0 * m.n_total * job.settings.tokens})
             out.append(ex.Trained(m, run, job.settings.seed))
         return out, len(out)
