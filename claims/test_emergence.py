@@ -87,12 +87,11 @@ SMOKE_NOT_LEARNED = ("measured at smoke (500k tokens, one problem per row): no s
                      "'marginal digits' plateau (exact match <= 0.04, answer NLL ~1.1-1.7); learning needs "
                      "the standard tier's 2M tokens")
 LOTTERY = ("measured at standard (2M tokens, 3 seeds per size, the searched peak rate LR*(N) = "
-           "0.0096·(N/1.37e4)^0.06, i.e. 0.008-0.011): learning is a per-seed lottery, not a size threshold: "
-           "sizes from N ≈ 6.6e3 to 1e5 learn the task (exact match >= 0.99) in 0 to 2 of their 3 seeds and "
-           "leave the others on a digit-level plateau, so mean exact match is not monotone (0.34, 0.37, 0.41, "
-           "0.04, 0.05, 0.40, 0.70 over N = 6.6e3..1e5); the logistic's lower level is 0.17 and every metric's "
-           "rise width is undecided (exact match 95% 0.02..0.15 decades, not located; the continuous metrics "
-           "0.02..8-9 decades); Schaeffer's EM ≈ exp(-answer_len·NLL) matches every size's mean within 0.03")
+           "0.0225·(N/1.37e4)^-0.84): learning is a per-seed lottery, not a size threshold: every size from "
+           "N ≈ 6.6e3 to 1e5 learns the task (exact match >= 0.9) in 1 or 2 of its 3 seeds and leaves the others "
+           "on a digit-level plateau, so mean exact match is not monotone (0.37, 0.69, 0.34, 0.37, 0.34, 0.63, "
+           "0.72 over N = 6.6e3..1e5); the logistic rises from 0.04 to 0.52 and every metric's rise width is "
+           "undecided (exact match 95% 0.02..6.3 decades, midpoint not located)")
 XFAIL_THRESHOLD = {"smoke": SMOKE_NOT_LEARNED, "standard": LOTTERY}
 XFAIL_SMOOTH = {"smoke": SMOKE_NOT_LEARNED, "standard": LOTTERY}
 
