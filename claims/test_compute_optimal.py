@@ -72,7 +72,7 @@ def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):
                f"(6·N_total·D) x {grid.sizes} sizes each, {len(runs.trained)} runs with the grid's extensions "
                f"({experiments.family.name}, source "
                f"{experiments.source!r}); {len(runs.trained) - runs.new} of {len(runs.trained)} runs "
-               "read from the store.")
+               f"read from the store; peak rate {runs.lr.text()}.")
     # the measured 6ND falls short of the nominal C only by the rounding of D to whole steps
     short = float(np.max(1 - flops / C))
     claim.measure("max shortfall of measured 6ND vs budget", short, expected=0.0,

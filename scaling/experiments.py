@@ -16,7 +16,7 @@ non-embedding (Kaplan) or total (Chinchilla) parameter count, never by width, so
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from scaling import data
 from scaling.family import Member, ModelFamily
 from scaling.fit.replicates import SizeStats
 from scaling.run import Run
-from scaling.schedule import tiny_lr
 from scaling.scheduling import default_workers
 from scaling.sweep import Job, sweep
 from scaling.train import TrainSettings
@@ -62,26 +61,19 @@ class Trained:
 
 @dataclass(frozen=True)
 class Training:
-    """Settings shared by a grid: sequences per step, context, learning-rate rule, eval set, curve.
+    """Settings shared by a grid: sequences per step, context, eval set, curve.
 
-    lr_rule: "tiny" (`tiny_lr`, for the smoke and standard tiers' tiny models) or "kaplan"
-    (the trainer's default, Kaplan eq. D.1, for the full tier's larger models).
-    lr: a fixed peak rate for every size, overriding `lr_rule` (the addition task's measured rate).
+    The peak learning rate is not here: each grid is given a rule LR(N) (non-embedding N), the
+    one searched for its setup by `scaling.tuning`.
     """
 
     batch_size: int
     n_ctx: int
-    lr_rule: str = "tiny"
-    lr: float | None = None
     eval_seqs: int = 256
     curve_points: int = 12
     curve_eval_seqs: int = 32
 
-    def settings(self, member: Member, tokens: int, seed: int, device: str) -> TrainSettings:
-        if self.lr is not None:
-            lr = self.lr
-        else:
-            lr = tiny_lr(member.n) if self.lr_rule == "tiny" else None
+    def settings(self, tokens: int, seed: int, device: str, lr: float) -> TrainSettings:
         return TrainSettings(tokens=int(tokens), batch_size=self.batch_size, lr=lr, seed=seed,
                              device=device, eval_seqs=self.eval_seqs, curve_points=self.curve_points,
                              curve_eval_seqs=self.curve_eval_seqs)
@@ -100,6 +92,9 @@ def train_all(pairs: Sequence[tuple[Member, Job]], store_path: Path, device: str
     result = sweep([j for _, j in pairs], store_path, workers=default_workers(device))
     out = [Trained(m, r, j.settings.seed) for (m, j), r in zip(pairs, result.runs)]
     return out, len(set(result.keys) - result.reused)
+
+
+LRRule = Callable[[int], float]  # non-embedding N -> peak learning rate (e.g. a searched `LRRule`)
 
 
 def vocab_size_of(source_spec: str) -> int:
@@ -148,15 +143,15 @@ KAPLAN_SWEEP = {
     "standard": SizeSweep(1.5e3, 5.7e4, 7, tokens=4_000_000, training=Training(batch_size=32, n_ctx=32),
                           shorter=(500_000, 1_000_000, 2_000_000)),
     "full": SizeSweep(1e4, 1e7, 10, tokens=200_000_000,
-                      training=Training(batch_size=64, n_ctx=128, lr_rule="kaplan"),
+                      training=Training(batch_size=64, n_ctx=128),
                       shorter=(25_000_000, 50_000_000, 100_000_000)),
 }
 
 
 def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
-                device: str) -> tuple[SizeSweep, list[tuple[Member, Job]]]:
+                device: str, lr: LRRule) -> tuple[SizeSweep, list[tuple[Member, Job]]]:
     """The plan of `kaplan-sweep` and its jobs: every size at every budget (seed 0), and the
-    held-out largest sizes at the largest budget with `seeds` seeds."""
+    held-out largest sizes at the largest budget with `seeds` seeds; at peak rates lr(N)."""
     plan = KAPLAN_SWEEP[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=vocab_size_of(source_spec))
@@ -165,14 +160,14 @@ def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: in
         for tokens in plan.budgets:
             full = tokens == plan.tokens and k >= len(members) - plan.held_out
             for s in range(seeds if full else 1):
-                pairs.append((m, Job(m.config, source_spec, plan.training.settings(m, tokens, s, device))))
+                pairs.append((m, Job(m.config, source_spec, plan.training.settings(tokens, s, device, lr(m.n)))))
     return plan, pairs
 
 
 def kaplan_sweep(family: ModelFamily, source_spec: str, tier_name: str, seeds: int, device: str,
-                 store_path: Path) -> tuple[SizeSweep, list[Trained], int]:
+                 store_path: Path, lr: LRRule) -> tuple[SizeSweep, list[Trained], int]:
     """The sweep of `kaplan-sweep`: (its plan, the trained runs, how many trained now)."""
-    plan, pairs = kaplan_jobs(family, source_spec, tier_name, seeds, device)
+    plan, pairs = kaplan_jobs(family, source_spec, tier_name, seeds, device, lr)
     trained, new = train_all(pairs, store_path, device)
     return plan, trained, new
 
@@ -207,7 +202,7 @@ ISOFLOP_GRID = {
     "standard": IsoFLOPGrid((1e10, 3e10, 1e11, 3e11), 7, spread=5.0, design_tokens_per_param=20.0,
                             training=Training(batch_size=32, n_ctx=32)),
     "full": IsoFLOPGrid((1e14, 3e14, 1e15, 3e15, 1e16), 9, spread=8.0, design_tokens_per_param=20.0,
-                        training=Training(batch_size=64, n_ctx=128, lr_rule="kaplan")),
+                        training=Training(batch_size=64, n_ctx=128)),
 }
 
 
@@ -218,34 +213,34 @@ def isoflop_members(family: ModelFamily, grid: IsoFLOPGrid, C: float, vocab_size
 
 
 def isoflop_job(member: Member, grid: IsoFLOPGrid, C: float, source_spec: str, seed: int,
-                device: str) -> Job:
+                device: str, lr: LRRule) -> Job:
     """The run of `member` at budget C: D = C / (6·N_total), rounded down to whole steps."""
     tokens = int(C // (6 * member.n_total))
-    return Job(member.config, source_spec, grid.training.settings(member, tokens, seed, device))
+    return Job(member.config, source_spec, grid.training.settings(tokens, seed, device, lr(member.n)))
 
 
-def isoflop_jobs(family: ModelFamily, source_spec: str, tier_name: str,
-                 device: str) -> tuple[IsoFLOPGrid, list[float], list[tuple[Member, Job]]]:
+def isoflop_jobs(family: ModelFamily, source_spec: str, tier_name: str, device: str,
+                 lr: LRRule) -> tuple[IsoFLOPGrid, list[float], list[tuple[Member, Job]]]:
     """The IsoFLOP grid of `compute-optimal`: (plan, budget of each job, jobs), seed 0."""
     grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
     vocab = vocab_size_of(source_spec)
     pairs, budgets = [], []
     for C in grid.budgets:
         for m in isoflop_members(family, grid, C, vocab):
-            pairs.append((m, isoflop_job(m, grid, C, source_spec, 0, device)))
+            pairs.append((m, isoflop_job(m, grid, C, source_spec, 0, device, lr)))
             budgets.append(C)
     return grid, budgets, pairs
 
 
 def isoflop_grid(family: ModelFamily, source_spec: str, tier_name: str, device: str,
-                 store_path: Path) -> tuple[IsoFLOPGrid, list[tuple[float, Trained]], int]:
+                 store_path: Path, lr: LRRule) -> tuple[IsoFLOPGrid, list[tuple[float, Trained]], int]:
     """The IsoFLOP grid of `compute-optimal`: (plan, [(budget C, trained run)], trained now).
 
     Where a budget's lowest loss sits at its smallest or largest size, the next size beyond
     it (continuing the log spacing) is trained and the budget looked at again, up to
     `grid.max_extension` sizes per side: the grid extends until each minimum is bracketed.
     """
-    grid, budgets, pairs = isoflop_jobs(family, source_spec, tier_name, device)
+    grid, budgets, pairs = isoflop_jobs(family, source_spec, tier_name, device, lr)
     trained, new = train_all(pairs, store_path, device)
     runs = list(zip(budgets, trained))
     vocab = vocab_size_of(source_spec)
@@ -264,7 +259,7 @@ def isoflop_grid(family: ModelFamily, source_spec: str, tier_name: str, device: 
             m = _next_size(offered, edge.n_total, step, side, C // (6 * grid.training.tokens_per_step))
             if m is not None:
                 added[(C, side)] += 1
-                extra.append((C, (m, isoflop_job(m, grid, C, source_spec, 0, device))))
+                extra.append((C, (m, isoflop_job(m, grid, C, source_spec, 0, device, lr))))
         if not extra:
             break
         more, n_new = train_all([p for _, p in extra], store_path, device)
@@ -306,33 +301,33 @@ def _one_problem_ctx(task: str) -> int:
 
 # Measured (2-layer default family, 1 thread): at n_ctx 32 or 64 (several problems per row, at
 # shifting offsets) every size of 1e3..1e5 parameters stays on the "marginal digits" plateau
-# (answer NLL 1.73) for 1-3M tokens; at one problem per row, batch 64 and lr 0.01 (0.003 was
-# too slow) sizes from N = 14.5k learn 3-digit addition in 2M tokens and sizes to 6.6k do not.
+# (answer NLL 1.73) for 1-3M tokens; at one problem per row and batch 64, sizes from N ≈ 1e4
+# learn 3-digit addition in 2M tokens. The learning rate is searched like every grid's.
 ADDITION_CTX = _one_problem_ctx("arithmetic")
-ADDITION_LR = 0.01
 EMERGENCE = {
     "smoke": TaskSweep("arithmetic", 1.5e3, 6e4, 6, tokens=500_000,
-                       training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr=ADDITION_LR)),
+                       training=Training(batch_size=64, n_ctx=ADDITION_CTX)),
     "standard": TaskSweep("arithmetic", 1.5e3, 1e5, 9, tokens=2_000_000,
-                          training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr=ADDITION_LR)),
+                          training=Training(batch_size=64, n_ctx=ADDITION_CTX)),
     "full": TaskSweep("arithmetic", 1e4, 1e7, 12, tokens=100_000_000,
-                      training=Training(batch_size=64, n_ctx=ADDITION_CTX, lr_rule="kaplan")),
+                      training=Training(batch_size=64, n_ctx=ADDITION_CTX)),
 }
 
 
-def emergence_jobs(family: ModelFamily, tier_name: str, device: str) -> tuple[TaskSweep, list[tuple[Member, Job]]]:
+def emergence_jobs(family: ModelFamily, tier_name: str, device: str,
+                   lr: LRRule) -> tuple[TaskSweep, list[tuple[Member, Job]]]:
     """The plan of `emergence` and its jobs, `plan.seeds` per size."""
     plan = EMERGENCE[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=vocab_size_of(plan.task))
-    return plan, [(m, Job(m.config, plan.task, plan.training.settings(m, plan.tokens, s, device)))
+    return plan, [(m, Job(m.config, plan.task, plan.training.settings(plan.tokens, s, device, lr(m.n))))
                   for m in members for s in range(plan.seeds)]
 
 
-def emergence_sweep(family: ModelFamily, tier_name: str, device: str,
-                    store_path: Path) -> tuple[TaskSweep, list[Trained], int]:
+def emergence_sweep(family: ModelFamily, tier_name: str, device: str, store_path: Path,
+                    lr: LRRule) -> tuple[TaskSweep, list[Trained], int]:
     """The addition-task sweep of `emergence`: (plan, trained runs by size then seed, trained now)."""
-    plan, pairs = emergence_jobs(family, tier_name, device)
+    plan, pairs = emergence_jobs(family, tier_name, device, lr)
     trained, new = train_all(pairs, store_path, device)
     return plan, trained, new
 

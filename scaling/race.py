@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from scaling.experiments import ISOFLOP_GRID, Trained, budget_tier, isoflop_job, train_all, vocab_size_of
+from scaling.experiments import ISOFLOP_GRID, LRRule, Trained, budget_tier, isoflop_job, train_all, vocab_size_of
 from scaling.family import Member, ModelFamily
 from scaling.sweep import Job
 
@@ -37,8 +37,9 @@ def race_members(offered: list[Member], n_opt: float) -> dict[str, Member]:
 
 
 def race_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int, device: str,
-              optima: Mapping[float, float]) -> list[tuple[float, str, Member, Job]]:
-    """(budget C, strategy, member, job) for every IsoFLOP budget with a measured optimum N_opt (total)."""
+              optima: Mapping[float, float], lr: LRRule) -> list[tuple[float, str, Member, Job]]:
+    """(budget C, strategy, member, job) for every IsoFLOP budget with a measured optimum N_opt (total),
+    at the IsoFLOP grid's peak rates lr(N)."""
     grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
     offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=vocab_size_of(source_spec))
     out = []
@@ -47,14 +48,14 @@ def race_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
             continue
         fits = [m for m in offered if C // (6 * m.n_total) >= grid.training.tokens_per_step]
         for name, m in race_members(fits, optima[C]).items():
-            out += [(C, name, m, isoflop_job(m, grid, C, source_spec, s, device)) for s in range(seeds)]
+            out += [(C, name, m, isoflop_job(m, grid, C, source_spec, s, device, lr)) for s in range(seeds)]
     return out
 
 
 def race(family: ModelFamily, source_spec: str, tier_name: str, seeds: int, device: str, store_path: Path,
-         optima: Mapping[float, float]) -> tuple[dict[float, dict[str, list[Trained]]], int]:
+         optima: Mapping[float, float], lr: LRRule) -> tuple[dict[float, dict[str, list[Trained]]], int]:
     """The trained race: ({C: {strategy: runs, one per seed}}, trained now)."""
-    plan = race_jobs(family, source_spec, tier_name, seeds, device, optima)
+    plan = race_jobs(family, source_spec, tier_name, seeds, device, optima, lr)
     trained, new = train_all([(m, j) for _, _, m, j in plan], store_path, device)
     out: dict[float, dict[str, list[Trained]]] = {}
     for (C, name, _, _), t in zip(plan, trained):

@@ -35,23 +35,12 @@ def default_lr(n_non_embedding: int) -> float:
 
     The larger of Kaplan's eq. D.1 (`kaplan_lr`) and the small-model rule above; they
     cross near N ≈ 1.2e6, so big models get Kaplan's LR and tiny ones the rule fitted at
-    our scale; capped at 2e-2.
+    our scale; capped at 2e-2. The claims' grids do not train at it: it only centres the
+    learning-rate search (`scaling.tuning`) that sets their rates.
     """
     n = max(n_non_embedding, 1)
     small = SMALL_LR_REF * (n / SMALL_LR_N_REF) ** -SMALL_LR_EXPONENT
     return min(MAX_DEFAULT_LR, max(kaplan_lr(n), small))
-
-
-def tiny_lr(n_non_embedding: int) -> float:
-    """Peak learning rate for models of 1e3..1e5 parameters trained on 1e5..1e7 tokens.
-
-    Kaplan's LR(N) (eq. D.1, the trainer's default) was fitted for long runs of larger
-    models; at 1e3..1e5 parameters and 1M tokens it is 5-10x too low (on the synthetic
-    source: 0.03 is best at N = 1.8e3, 0.015 at N = 1e5; the default reaches 0.1 nats
-    higher loss at N = 1.8e3). This power law through those two optima keeps every size
-    near its best rate.
-    """
-    return min(0.03, 0.015 * (n_non_embedding / 1e5) ** -0.15)
 
 
 def lr_at(step: int, steps: int, warmup_steps: int, peak: float, min_lr_frac: float) -> float:

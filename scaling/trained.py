@@ -14,10 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from scaling.experiments import (
+    EMERGENCE,
+    ISOFLOP_GRID,
+    KAPLAN_SWEEP,
     IsoFLOPGrid,
     SizeSweep,
     TaskSweep,
     Trained,
+    Training,
+    budget_tier,
     by_size,
     emergence_sweep,
     isoflop_grid,
@@ -26,8 +31,10 @@ from scaling.experiments import (
 from scaling.family import ModelFamily
 from scaling.fit import FitError
 from scaling.fit.replicates import SizeStats
+from scaling.lr_search import LRRule
 from scaling.optimal import fit_isoflop
 from scaling.race import race
+from scaling.tuning import grid_setups, search_lr
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,13 @@ class IsoFLOPRuns:
     D: np.ndarray
     loss: np.ndarray
     flops_6nd: np.ndarray
+    lr: LRRule  # the searched peak-rate rule every run of the grid trained at
 
     @classmethod
-    def of(cls, grid: IsoFLOPGrid, runs: list[tuple[float, Trained]], new: int) -> IsoFLOPRuns:
+    def of(cls, grid: IsoFLOPGrid, runs: list[tuple[float, Trained]], new: int, lr: LRRule) -> IsoFLOPRuns:
         trained = tuple(t for _, t in runs)
         return cls(
-            grid=grid, trained=trained, new=new,
+            grid=grid, trained=trained, new=new, lr=lr,
             C=np.array([c for c, _ in runs], dtype=float),
             N=np.array([t.n_total for t in trained], dtype=float),
             N_non_embedding=np.array([t.n for t in trained], dtype=float),
@@ -77,9 +85,10 @@ class SizeSweepRuns:
     stats: tuple[SizeStats, ...]
     cells: tuple[SizeStats, ...] = ()
     cell_tokens: tuple[int, ...] = ()
+    lr: LRRule | None = None  # the searched peak-rate rule of the sweep
 
     @classmethod
-    def of(cls, plan: SizeSweep, source: str, trained: list[Trained], new: int) -> SizeSweepRuns:
+    def of(cls, plan: SizeSweep, source: str, trained: list[Trained], new: int, lr: LRRule) -> SizeSweepRuns:
         by_budget: dict[int, list[Trained]] = {}
         for t in trained:
             by_budget.setdefault(t.run.settings["tokens"], []).append(t)
@@ -89,7 +98,7 @@ class SizeSweepRuns:
                 cells.append(s)
                 tokens.append(int(np.mean([t.run.tokens for t in by_budget[budget] if t.member == s.member])))
         return cls(plan, source, tuple(trained), new, tuple(by_size(by_budget[plan.tokens])),
-                   tuple(cells), tuple(tokens))
+                   tuple(cells), tuple(tokens), lr)
 
     @property
     def N(self) -> np.ndarray:
@@ -132,13 +141,27 @@ class TaskRuns:
     plan: TaskSweep
     trained: tuple[Trained, ...]
     new: int
+    lr: LRRule  # the searched peak-rate rule of the task's setup
+
+
+@dataclass(frozen=True)
+class LRSearch:
+    """One setup's learning-rate search: its source and `Training`, the fitted rule (with every
+    anchor's rates and losses), the grids that train at it, and the search runs trained now."""
+
+    source: str
+    training: Training
+    rule: LRRule
+    grids: tuple[str, ...]
+    new: int
 
 
 @dataclass
 class Experiments:
     """The trained grids of one session: a family, a source, a tier and a run store.
 
-    Each grid is trained (or read from the store) once per device and source, then cached.
+    Each grid is trained (or read from the store) once per device and source, then cached, at
+    the peak rates of its setup's learning-rate search (`lr`, also run once and cached).
     """
 
     family: ModelFamily
@@ -153,32 +176,54 @@ class Experiments:
             self._cache[key] = make()
         return self._cache[key]
 
+    def lr(self, device: str, source: str, training: Training) -> LRSearch:
+        """The learning-rate search of one setup (source, `training`, this family and tier)."""
+        def make() -> LRSearch:
+            rule, grids, new = search_lr(self.family, source, training, self.tier_name, device, self.store_path)
+            return LRSearch(source, training, rule, tuple(grids), new)
+
+        return self._once(("lr", device, source, training), make)
+
+    def lr_searches(self, device: str) -> list[LRSearch]:
+        """The searches of this session's source and of the emergence task, one per distinct setup."""
+        setups = dict.fromkeys((src, t) for _, src, t in grid_setups(self.source, self.tier_name, device))
+        return [self.lr(device, src, t) for src, t in setups]
+
     def isoflop(self, device: str) -> IsoFLOPRuns:
-        return self._once(("isoflop", device), lambda: IsoFLOPRuns.of(
-            *isoflop_grid(self.family, self.source, self.tier_name, device, self.store_path)))
+        def make() -> IsoFLOPRuns:
+            rule = self.lr(device, self.source, ISOFLOP_GRID[budget_tier(self.tier_name, device)].training).rule
+            return IsoFLOPRuns.of(*isoflop_grid(self.family, self.source, self.tier_name, device,
+                                                self.store_path, rule), lr=rule)
+
+        return self._once(("isoflop", device), make)
 
     def size_sweep(self, device: str, source: str | None = None) -> SizeSweepRuns:
         src = self.source if source is None else source
 
         def make() -> SizeSweepRuns:
+            rule = self.lr(device, src, KAPLAN_SWEEP[budget_tier(self.tier_name, device)].training).rule
             plan, trained, new = kaplan_sweep(self.family, src, self.tier_name, self.seeds, device,
-                                              self.store_path)
-            return SizeSweepRuns.of(plan, src, trained, new)
+                                              self.store_path, rule)
+            return SizeSweepRuns.of(plan, src, trained, new, rule)
 
         return self._once(("size-sweep", device, src), make)
 
     def race(self, device: str) -> RaceRuns:
         def make() -> RaceRuns:
-            optima = isoflop_optima(self.isoflop(device))
-            runs, new = race(self.family, self.source, self.tier_name, self.seeds, device, self.store_path, optima)
+            grid = self.isoflop(device)
+            optima = isoflop_optima(grid)
+            runs, new = race(self.family, self.source, self.tier_name, self.seeds, device, self.store_path, optima,
+                             grid.lr)
             return RaceRuns(optima, runs, new)
 
         return self._once(("race", device), make)
 
     def emergence(self, device: str) -> TaskRuns:
         def make() -> TaskRuns:
-            plan, trained, new = emergence_sweep(self.family, self.tier_name, device, self.store_path)
-            return TaskRuns(plan, tuple(trained), new)
+            plan = EMERGENCE[budget_tier(self.tier_name, device)]
+            rule = self.lr(device, plan.task, plan.training).rule
+            plan, trained, new = emergence_sweep(self.family, self.tier_name, device, self.store_path, rule)
+            return TaskRuns(plan, tuple(trained), new, rule)
 
         return self._once(("emergence", device), make)
 

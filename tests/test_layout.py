@@ -12,12 +12,13 @@ ROOT = Path(scaling.__file__).parent
 # Layers, lowest first: a module may import only from its own layer or a lower one
 # (ARCHITECTURE.md, "Which way imports point").
 LAYERS = [
-    ("scaling.config", "scaling.laws", "scaling.tiers", "scaling.schedule", "scaling.data", "scaling.fit", "scaling.published"),
+    ("scaling.config", "scaling.laws", "scaling.tiers", "scaling.schedule", "scaling.data", "scaling.fit", "scaling.published",
+     "scaling.lr_search"),
     ("scaling.model", "scaling.params", "scaling.flops", "scaling.optimal", "scaling.family",
      "scaling.isoflop", "scaling.run", "scaling.settings"),
     ("scaling.train", "scaling.leases", "scaling.store"),
     ("scaling.scheduling", "scaling.executors", "scaling.worker", "scaling.worker_server", "scaling.sweep"),
-    ("scaling.experiments", "scaling.race", "scaling.trained"),
+    ("scaling.experiments", "scaling.race", "scaling.tuning", "scaling.trained"),
     ("scaling.report",),
     ("scaling.pytest_plugin", "scaling.claim_recorder", "scaling.cli", "scaling.strategies"),
 ]

@@ -29,16 +29,17 @@ def model_family():
 CLAIM_LIKE = '''
 import pytest
 from scaling.experiments import isoflop_jobs, kaplan_jobs
+from scaling.schedule import default_lr
 
 pytestmark = pytest.mark.claim("family-demo", title="The claims train the chosen family",
                                source="the README: your own model family or corpus")
 
 
 def test_grids_use_the_family(claim, device, tier, scaling_source, model_family):
-    plan, pairs = kaplan_jobs(model_family, scaling_source, tier.name, tier.seeds, device)
+    plan, pairs = kaplan_jobs(model_family, scaling_source, tier.name, tier.seeds, device, default_lr)
     depths = sorted({job.config.n_layer for _, job in pairs})
     widths = sorted({job.config.d_model for _, job in pairs})
-    grid, budgets, iso = isoflop_jobs(model_family, scaling_source, tier.name, device)
+    grid, budgets, iso = isoflop_jobs(model_family, scaling_source, tier.name, device, default_lr)
     claim.measure("family", model_family.name)
     claim.measure("sweep depths", ",".join(map(str, depths)))
     claim.measure("sweep widths", ",".join(map(str, widths)))
