@@ -132,7 +132,7 @@ class SizeSweep:
         return tuple(sorted(set(self.shorter))) + (self.tokens,)
 
 
-# Measured (synthetic source, 2-layer width family, tiny_lr, batch 32x32, one seed): from 1M to 4M
+# Measured (synthetic source, 2-layer width family, the earlier fixed LR rule, batch 32x32, one seed): from 1M to 4M
 # tokens the loss fell by 0.06-0.075 nats at every N from 1.8e3 to 1e5; from 4M to 8M by 0.003 at
 # N = 1.8e3 and 0.010 at N = 1.4e4. Converging every size would take 8M+ tokens each, so the
 # budgets double from 0.5M to 4M (8x in D: the data term's curvature) and n_max stops at 5.7e4
