@@ -57,7 +57,8 @@ class TrainSettings:
         def is_num(v) -> bool:
             return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
 
-        need(is_int(self.tokens) and self.tokens > 0, "tokens", "a positive integer")
+        # Step and token counts are int64 in torch and numpy: a larger budget would overflow there.
+        need(is_int(self.tokens) and 0 < self.tokens < 2**63, "tokens", "a positive integer below 2**63")
         need(is_int(self.batch_size) and self.batch_size > 0, "batch_size", "a positive integer")
         need(self.lr is None or (is_num(self.lr) and self.lr > 0), "lr", "None or a positive number")
         need(is_num(self.warmup_tokens_frac) and 0 <= self.warmup_tokens_frac < 1,

@@ -118,8 +118,10 @@ def test_make_jobs_builds_the_grid():
         make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16)
     with pytest.raises(ValueError, match=r"'flops' budget 10"):
         make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16, flops=[10])
-    with pytest.raises(ValueError, match=r"'tokens' must be a positive integer \(got tokens=0\)"):
+    with pytest.raises(ValueError, match=r"'tokens' must be a positive integer below 2\*\*63 \(got tokens=0\)"):
         make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16, tokens=[0])
+    with pytest.raises(ValueError, match=r"below 2\*\*63 \(got tokens=9223372036854775808\)"):
+        make_jobs("x", [16], n_layer=1, n_ctx=16, vocab_size=16, tokens=[2**63])
 
 
 # --- running sweeps (inline: this process) ----------------------------------------------------
