@@ -7,15 +7,17 @@ What is measured. Every trained grid here runs at a learning rate the suite find
 session's source and model family with a grid's batch and context; the emergence task), 3
 anchor sizes spanning the grids' planned sizes (smallest, geometric middle, largest
 non-embedding N) are trained at peak rates a factor 2 apart, on runs of a stated fraction of
-the length the grids give that size. Each anchor's optimum is the vertex of a parabola in
+the shortest and of the longest run the grids give that size (one length where those are
+within a factor 2): the best rate falls with the run length, the more so the smaller the model. Each anchor's optimum is the vertex of a parabola in
 log lr through the lowest held-out loss and its two neighbours; an optimum on the edge of the
-rates tried gets the next rate on that side, up to a stated number per side. LR*(N) =
-lr_ref·(N/n_ref)^b is fitted by least squares through the bracketed optima, and that rule
-sets the peak rate of every run of the grids it serves.
+rates tried gets the next rate on that side, up to a stated number per side. log LR*(N, D) =
+log lr_ref + b·ln(N/n_ref) + c·ln(D/d_ref) + d·ln(N/n_ref)·ln(D/d_ref) is fitted by least
+squares through the bracketed optima (Bjorck et al. 2024, arXiv:2409.19913, fit LR* in N and
+D), and that rule sets the peak rate of every run of the grids it serves, at its length.
 
 The decision: the search located the optimum at every anchor of every setup, i.e. each
-anchor's lowest loss is strictly inside the rates tried (after extension). The fitted slope
-b is reported beside Kaplan eq. D.1's local slope, which was fitted on long runs of much
+anchor's lowest loss is strictly inside the rates tried (after extension). The fitted slopes
+are reported; b beside Kaplan eq. D.1's local slope, which was fitted on long runs of much
 larger models and is not expected here.
 """
 
@@ -40,13 +42,13 @@ GRIDS = ("kaplan-sweep", "IsoFLOP grid", "emergence")  # each grid's setup; a sh
 RULE = (
     f"for every setup of the trained grids, every anchor's ({MIN_BRACKETED_FRACTION:.0%}) held-out loss "
     f"optimum in lr is bracketed by the rates searched, after extending the rate grid by up to "
-    f"{LR_SEARCH['standard'].max_extension} rates per side; LR*(N) ∝ N^b fitted through the optima "
-    f"(b reported beside Kaplan eq. D.1's local slope, not decided)"
+    f"{LR_SEARCH['standard'].max_extension} rates per side; LR*(N, D) ∝ N^b·D^c (with a cross term d) "
+    f"fitted through the optima (b reported beside Kaplan eq. D.1's local slope, not decided)"
 )
 
 pytestmark = pytest.mark.claim(
     "learning-rate",
-    title="The peak learning rate depends on model size; the suite finds LR*(N) for each setup",
+    title="The peak learning rate depends on model size; the suite finds LR*(N, D) for each setup",
     source="Kaplan et al. 2020, App. D.6, eq. D.1; Porian et al. 2024 (arXiv:2406.19146)",
     quote="identifying three factors causing the difference: last layer computational cost, "
     "warmup duration, and scale-dependent optimizer tuning",
@@ -68,8 +70,8 @@ def test_each_anchor_optimum_is_bracketed(grid, claim, device, tier, experiments
     rule, label = found.rule, ", ".join(found.grids)
     plan = LR_SEARCH[budget_tier(tier.name, device)]
     claim.note(f"{label} ({source!r}, batch {training.batch_size} × n_ctx {training.n_ctx}, "
-               f"{experiments.family.name}): {rule.text()}; runs of {plan.tokens_frac:g} of the grids' median "
-               f"length per size, rates a factor {plan.factor:g} apart centred on the trainer's default rule, "
+               f"{experiments.family.name}): {rule.text()}; runs of {plan.tokens_frac:g} of the shortest and "
+               f"longest run the grids give each size, rates a factor {plan.factor:g} apart centred on the trainer's default rule, "
                f"up to {plan.max_extension} more per side; {found.new} search runs trained now.")
     for m in rule.messages:
         claim.note(f"{label}: {m}")
@@ -77,13 +79,16 @@ def test_each_anchor_optimum_is_bracketed(grid, claim, device, tier, experiments
         claim.note(f"{label}, N = {a.n:.3g} on {a.tokens:,} tokens: " + ", ".join(
             f"{r:.3g} → {v:.4f}" for r, v in zip(a.rates, a.losses)) + f"; LR* = {a.lr_opt:.3g}"
             + (f", the better neighbour {a.margin:.2g} nats worse" if a.bracketed else " (not bracketed)"))
-        claim.measure(f"{label}: LR* at N={a.n:.3g}", a.lr_opt, relative=True, drift=1.0,
+        claim.measure(f"{label}: LR* at N={a.n:.3g}, D={a.tokens:.3g}", a.lr_opt, relative=True, drift=1.0,
                       note=f"{a.tokens:,}-token runs; {'bracketed' if a.bracketed else 'NOT bracketed'} by "
                            f"{a.rates[0]:.3g}..{a.rates[-1]:.3g}; drift: one lattice step (factor {plan.factor:g})")
     k_slope = _kaplan_slope(rule.n_ref)
     claim.measure(f"{label}: LR* exponent b", rule.b, drift=0.3,
-                  note=f"LR*(N) = {rule.lr_ref:.3g}·(N/{rule.n_ref:.3g})^b; Kaplan eq. D.1's local slope at "
+                  note=f"the slope in N at D = {rule.d_ref:.3g} tokens; Kaplan eq. D.1's local slope at "
                        f"N = {rule.n_ref:.3g}: {k_slope:.3f} (long runs of 1e6-1e9 parameters; not decided)")
+    claim.measure(f"{label}: LR* horizon exponent c", rule.c, drift=0.3,
+                  note=f"the slope in D at N = {rule.n_ref:.3g}; the cross term d = {rule.d:+.3f} changes it by d "
+                       "per e-fold of N (0: one run length searched per size)")
     claim.measure(f"{label}: LR* at N_ref = {rule.n_ref:.3g}", rule.lr_ref, relative=True, drift=1.0,
                   note=f"Kaplan eq. D.1 gives {kaplan_lr(int(rule.n_ref)):.3g} there")
     need = math.ceil(MIN_BRACKETED_FRACTION * len(rule.anchors))
@@ -125,7 +130,9 @@ def _figure(rule, label, source, device, tier):
     bad = [a for a in rule.anchors if not a.bracketed]
     if bad:
         axr.loglog([a.n for a in bad], [a.lr_opt for a in bad], "v", color="C7", label="edge (not bracketed)")
-    axr.loglog(g, rule.lr_ref * (g / rule.n_ref) ** rule.b, "C3-", label=f"LR*(N) ∝ N^{rule.b:.2f}")
+    lengths = sorted({a.tokens for a in rule.anchors})
+    for d, ls in zip([lengths[0], lengths[-1]] if len(lengths) > 1 else lengths, ("C3-", "C3--")):
+        axr.loglog(g, [rule(n, d) for n in g], ls, label=f"LR*(N, D = {d:.2g})")
     axr.loglog(g, [default_lr(int(n)) for n in g], "k:", lw=1, label="centre rule (trainer default)")
     axr.loglog(g, [kaplan_lr(int(n)) for n in g], "k-.", lw=1, label="Kaplan eq. D.1")
     axr.set_xlabel("non-embedding parameters N")

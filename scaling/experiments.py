@@ -63,8 +63,8 @@ class Trained:
 class Training:
     """Settings shared by a grid: sequences per step, context, eval set, curve.
 
-    The peak learning rate is not here: each grid is given a rule LR(N) (non-embedding N), the
-    one searched for its setup by `scaling.tuning`.
+    The peak learning rate is not here: each grid is given a rule LR(N, D) (non-embedding N, run
+    length D), the one searched for its setup by `scaling.tuning`.
     """
 
     batch_size: int
@@ -94,7 +94,7 @@ def train_all(pairs: Sequence[tuple[Member, Job]], store_path: Path, device: str
     return out, len(set(result.keys) - result.reused)
 
 
-LRRule = Callable[[int], float]  # non-embedding N -> peak learning rate (e.g. a searched `LRRule`)
+LRRule = Callable[[int, int], float]  # (non-embedding N, tokens) -> peak learning rate (a searched `LRRule`)
 
 
 def vocab_size_of(source_spec: str) -> int:
@@ -151,7 +151,7 @@ KAPLAN_SWEEP = {
 def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
                 device: str, lr: LRRule) -> tuple[SizeSweep, list[tuple[Member, Job]]]:
     """The plan of `kaplan-sweep` and its jobs: every size at every budget (seed 0), and the
-    held-out largest sizes at the largest budget with `seeds` seeds; at peak rates lr(N)."""
+    held-out largest sizes at the largest budget with `seeds` seeds; at peak rates lr(N, D)."""
     plan = KAPLAN_SWEEP[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=vocab_size_of(source_spec))
@@ -160,7 +160,8 @@ def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: in
         for tokens in plan.budgets:
             full = tokens == plan.tokens and k >= len(members) - plan.held_out
             for s in range(seeds if full else 1):
-                pairs.append((m, Job(m.config, source_spec, plan.training.settings(tokens, s, device, lr(m.n)))))
+                settings = plan.training.settings(tokens, s, device, lr(m.n, tokens))
+                pairs.append((m, Job(m.config, source_spec, settings)))
     return plan, pairs
 
 
@@ -216,7 +217,7 @@ def isoflop_job(member: Member, grid: IsoFLOPGrid, C: float, source_spec: str, s
                 device: str, lr: LRRule) -> Job:
     """The run of `member` at budget C: D = C / (6·N_total), rounded down to whole steps."""
     tokens = int(C // (6 * member.n_total))
-    return Job(member.config, source_spec, grid.training.settings(tokens, seed, device, lr(member.n)))
+    return Job(member.config, source_spec, grid.training.settings(tokens, seed, device, lr(member.n, tokens)))
 
 
 def isoflop_jobs(family: ModelFamily, source_spec: str, tier_name: str, device: str,
@@ -320,7 +321,8 @@ def emergence_jobs(family: ModelFamily, tier_name: str, device: str,
     plan = EMERGENCE[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=vocab_size_of(plan.task))
-    return plan, [(m, Job(m.config, plan.task, plan.training.settings(plan.tokens, s, device, lr(m.n))))
+    rate = {m: lr(m.n, plan.tokens) for m in members}
+    return plan, [(m, Job(m.config, plan.task, plan.training.settings(plan.tokens, s, device, rate[m])))
                   for m in members for s in range(plan.seeds)]
 
 

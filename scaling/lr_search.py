@@ -4,9 +4,11 @@ Porian et al. 2024 (arXiv:2406.19146) name scale-dependent optimizer tuning as o
 three causes of the Kaplan–Chinchilla gap: a rate fixed across sizes, or a rule fitted on
 another setup, is a confound of every fitted exponent. So for one training setup (family,
 source, batch, context), a few anchor sizes spanning its grids are each trained at peak rates
-a factor apart on a log lattice, for a stated fraction of the run length the grids give that
-size, each anchor's optimum is read off by held-out loss, and log LR* = a + b·log N is fitted
-through them (Kaplan et al. 2020, App. D.6, fit LR(N) the same way, by N).
+a factor apart on a log lattice, at a stated fraction of the shortest and of the longest run
+the grids give that size (LR* falls with the run length, the more so the smaller the model),
+each anchor's optimum is read off by held-out loss, and log LR* is fitted through them as a
+function of log N and log D (Kaplan et al. 2020, App. D.6, fit LR(N) by N; Bjorck et al. 2024,
+arXiv:2409.19913, LR*(N, D) by both).
 
 Torch-free: `search` asks a caller-given `evaluate` for the held-out loss of (anchor, rate)
 points, a whole round at a time so a sweep can train them in parallel.
@@ -17,8 +19,8 @@ points, a whole round at a time so a sweep can train them in parallel.
   is reported as unbracketed and left out of the fit.
 - The optimum is the vertex of the parabola in log lr through the best rate and its two
   neighbours (a diverged neighbour counts as infinitely worse and leaves the best rate itself).
-- The fit: least squares through the bracketed anchors; one anchor, or anchors of one size,
-  give b = 0 (stated in `LRRule.messages`); none bracketed, the anchors' best edge rates are
+- The fit: least squares through the bracketed anchors (`LRRule`); a term the anchors do not
+  span is 0 and `LRRule.messages` says so; none bracketed, the anchors' best edge rates are
   used and the rule says so.
 """
 
@@ -36,11 +38,11 @@ SIGNIFICANT = 3  # LR* is rounded to this many digits: runs keyed by it survive 
 
 @dataclass(frozen=True)
 class LRSearchPlan:
-    """How a search is run: anchors, rates per anchor, their ratio, extensions, horizon.
+    """How a search is run: anchors, rates per anchor, their ratio, extensions, horizons.
 
-    tokens_frac: each anchor's run length as a fraction of the median token budget the grids
-    give that size (shorter runs keep the search cheap, but LR* falls with the horizon, so the
-    fraction is stated in the report).
+    tokens_frac: each anchor's run lengths as a fraction of the shortest and of the longest
+    token budget the grids give that size (shorter runs keep the search cheap; the rule's slope
+    in D carries the rate to the grids' lengths).
     """
 
     anchors: int = 3
@@ -145,18 +147,30 @@ class AnchorSearch:
 
 @dataclass(frozen=True)
 class LRRule:
-    """LR*(N) = lr_ref·(N/n_ref)^b, from the anchors; calling it gives the rounded rate at N."""
+    """LR*(N, D): log LR* = log lr_ref + b·u + c·v + d·u·v, u = ln(N/n_ref), v = ln(D/d_ref), from
+    the anchors; calling it with (N, tokens) gives the rounded rate.
+
+    b is the size exponent at D = d_ref, c the horizon exponent at N = n_ref, and d lets the
+    horizon exponent change with N (measured: the smallest models' LR* falls steeply with run
+    length, larger ones' hardly; Bjorck et al. 2024, arXiv:2409.19913, fit LR* ∝ N^b·D^c).
+    Terms the anchors cannot determine are 0 (stated in `messages`).
+    """
 
     lr_ref: float
     n_ref: float
     b: float
     anchors: tuple[AnchorSearch, ...]
-    messages: tuple[str, ...] = ()  # what the fit could not do as planned (unbracketed, b = 0)
+    messages: tuple[str, ...] = ()  # what the fit could not do as planned (unbracketed, terms left out)
+    d_ref: float = 1.0
+    c: float = 0.0
+    d: float = 0.0
 
-    def __call__(self, n: float) -> float:
-        if not (isinstance(n, (int, float, np.number)) and math.isfinite(n) and n > 0):
-            raise ValueError(f"'n' must be a finite number > 0 (got n={n!r})")
-        return round_lr(self.lr_ref * (n / self.n_ref) ** self.b)
+    def __call__(self, n: float, tokens: float) -> float:
+        for name, v in (("n", n), ("tokens", tokens)):
+            if not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name!r} must be a finite number > 0 (got {name}={v!r})")
+        u, v = math.log(n / self.n_ref), math.log(tokens / self.d_ref)
+        return round_lr(self.lr_ref * math.exp(self.b * u + self.c * v + self.d * u * v))
 
     @property
     def bracketed(self) -> int:
@@ -164,40 +178,63 @@ class LRRule:
         return sum(a.bracketed for a in self.anchors)
 
     def text(self) -> str:
-        return (f"LR*(N) = {self.lr_ref:.3g}·(N/{self.n_ref:.3g})^{self.b:+.3f}, searched at "
-                f"{len(self.anchors)} sizes (N, tokens) = "
+        law = f"LR*(N, D) = {self.lr_ref:.3g}·(N/{self.n_ref:.3g})^{self.b:+.3f}"
+        if self.c or self.d:
+            law += f"·(D/{self.d_ref:.3g})^{self.c:+.3f}"
+        if self.d:
+            law += f"·exp({self.d:+.3f}·ln(N/{self.n_ref:.3g})·ln(D/{self.d_ref:.3g}))"
+        return (f"{law}, searched at {len(self.anchors)} (N, tokens) = "
                 f"{', '.join(f'({a.n:.3g}, {a.tokens:.3g})' for a in self.anchors)}, {self.bracketed} bracketed")
 
 
+# The rule's terms, richest first: a term is fitted only where the anchors span it (distinct N for
+# u, distinct D for v, both for u·v) with a point to spare beyond the terms fitted (two terms or
+# fewer may fit exactly: a line through two anchors).
+_TERMS = (("b", "c", "d"), ("b", "c"), ("b",), ("c",), ())
+
+
 def fit_lr_rule(anchors: Sequence[AnchorSearch]) -> LRRule:
-    """Least squares of log LR* on log N through the bracketed anchors (see the module docstring)."""
+    """Least squares of log LR* on (log N, log D) through the bracketed anchors (see `LRRule`)."""
     anchors = tuple(anchors)
     if not anchors:
         raise ValueError("'anchors' must hold at least one searched anchor (got none)")
     used = [a for a in anchors if a.bracketed]
-    messages = [f"N = {a.n:.3g}: lowest loss at the {'lowest' if a.side < 0 else 'highest'} rate searched "
-                f"({a.rates[a.best]:.3g}), not bracketed: left out of the fit" for a in anchors if not a.bracketed]
+    messages = [f"N = {a.n:.3g} on {a.tokens:,} tokens: lowest loss at the "
+                f"{'lowest' if a.side < 0 else 'highest'} rate searched ({a.rates[a.best]:.3g}), not bracketed: "
+                "left out of the fit" for a in anchors if not a.bracketed]
     if not used:
         used = list(anchors)
         messages.append("no anchor bracketed: the rule runs through the best rates searched, each on an edge")
     ln = np.log([a.n for a in used])
+    ld = np.log([float(a.tokens) for a in used])
     llr = np.log([a.lr_opt for a in used])
-    n_ref = float(np.exp(ln.mean()))
-    if np.ptp(ln) > 0:
-        b, lr_ref = np.polyfit(ln - ln.mean(), llr, 1)
-    else:
-        b, lr_ref = 0.0, llr.mean()
+    u, v = ln - ln.mean(), ld - ld.mean()
+    columns = {"b": u, "c": v, "d": u * v}
+    for terms in _TERMS:
+        design = np.column_stack([np.ones_like(u)] + [columns[t] for t in terms])
+        spare = 1 if len(terms) >= 2 else 0
+        if np.linalg.matrix_rank(design) == design.shape[1] and len(used) >= design.shape[1] + spare:
+            break
+    coef = np.linalg.lstsq(design, llr, rcond=None)[0]
+    fitted = dict(zip(terms, coef[1:]))
+    if "b" not in fitted:
         messages.append(f"{'one usable anchor' if len(used) == 1 else 'usable anchors of one size'}: "
-                        "no slope to fit, b = 0")
-    return LRRule(lr_ref=round_lr(math.exp(lr_ref)), n_ref=round_lr(n_ref), b=round(float(b), 4),
-                  anchors=anchors, messages=tuple(messages))
+                        "no slope in N to fit, b = 0")
+    if "c" not in fitted and np.ptp(ld) > 0:
+        messages.append("usable anchors do not span N and D apart: no slope in D fitted, c = 0")
+    elif "c" in fitted and "d" not in fitted and np.ptp(ln) > 0:
+        messages.append("too few usable anchors to let the slope in D change with N: d = 0")
+    return LRRule(lr_ref=round_lr(math.exp(coef[0])), n_ref=round_lr(math.exp(ln.mean())),
+                  b=round(float(fitted.get("b", 0.0)), 4), anchors=anchors, messages=tuple(messages),
+                  d_ref=round_lr(math.exp(ld.mean())), c=round(float(fitted.get("c", 0.0)), 4),
+                  d=round(float(fitted.get("d", 0.0)), 4))
 
 
 def search(ns: Sequence[float], tokens: Sequence[int], centre: Callable[[float], float],
            evaluate: Callable[[list[tuple[int, float]]], Sequence[float]], plan: LRSearchPlan) -> LRRule:
     """Search the rates at each anchor size `ns[i]` and fit LR*(N) through the optima.
 
-    `tokens[i]`: anchor i's run length (recorded); `centre(n)`: a generic rule placing each
+    `tokens[i]`: anchor i's run length (a size may be an anchor at several lengths); `centre(n)`: a generic rule placing each
     anchor's first rates; `evaluate(points)`: the held-out loss of each (anchor index, rate) point
     (NaN or inf where the run diverged).
     """

@@ -39,7 +39,7 @@ def race_members(offered: list[Member], n_opt: float) -> dict[str, Member]:
 def race_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int, device: str,
               optima: Mapping[float, float], lr: LRRule) -> list[tuple[float, str, Member, Job]]:
     """(budget C, strategy, member, job) for every IsoFLOP budget with a measured optimum N_opt (total),
-    at the IsoFLOP grid's peak rates lr(N)."""
+    at the IsoFLOP grid's peak rates lr(N, D)."""
     grid = ISOFLOP_GRID[budget_tier(tier_name, device)]
     offered = family.members(family.dials, n_ctx=grid.training.n_ctx, vocab_size=vocab_size_of(source_spec))
     out = []

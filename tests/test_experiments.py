@@ -21,6 +21,12 @@ from scaling.fit.replicates import SizeStats, lack_of_fit, seed_noise
 from scaling.schedule import default_lr
 from scaling.sweep import job_keys
 
+
+def default_rule(n, tokens):
+    """The trainer's default rate as an LR(N, D) rule (the grids' plans do not depend on the rate)."""
+    return default_lr(n)
+
+
 TIERS = ("smoke", "standard", "full")
 
 
@@ -37,7 +43,7 @@ def test_standard_means_full_on_cuda_only():
 def test_kaplan_plan_meets_the_claim_minimums(tier):
     """Every tier's sweep has >=6 sizes over >=1.5 decades, each at >=3 token budgets, the largest
     sizes with every seed at the largest budget and seed 0 elsewhere."""
-    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", tier, 3, "cpu", default_lr)
+    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", tier, 3, "cpu", default_rule)
     ns = sorted({m.n for m, _ in pairs})
     assert len(ns) >= 6 and math.log10(ns[-1] / ns[0]) >= 1.5
     assert len(plan.budgets) >= 3 and plan.budgets[-1] == plan.tokens
@@ -52,7 +58,7 @@ def test_kaplan_plan_meets_the_claim_minimums(tier):
 @pytest.mark.parametrize("tier", TIERS)
 def test_isoflop_plan_spends_each_budget(tier):
     """Every tier's IsoFLOP grid has >=3 budgets x >=5 sizes, each run spending C = 6·N_total·D."""
-    grid, budgets, pairs = isoflop_jobs(default_model_family(), "synthetic", tier, "cpu", default_lr)
+    grid, budgets, pairs = isoflop_jobs(default_model_family(), "synthetic", tier, "cpu", default_rule)
     assert len(grid.budgets) >= 3 and grid.sizes >= 5
     for C in grid.budgets:
         runs = [(m, j) for (m, j), c in zip(pairs, budgets) if c == C]
@@ -68,7 +74,7 @@ def test_race_places_strategies_around_the_measured_optimum():
     fam = default_model_family()
     grid = ISOFLOP_GRID["smoke"]
     optima = {C: grid.centre(C) for C in grid.budgets}
-    plan = race_jobs(fam, "synthetic", "smoke", 2, "cpu", optima, default_lr)
+    plan = race_jobs(fam, "synthetic", "smoke", 2, "cpu", optima, default_rule)
     assert {C for C, *_ in plan} == set(grid.budgets) and len(plan) == len(grid.budgets) * 3 * 2
     for C in grid.budgets:
         n = {name: m.n_total for c, name, m, _ in plan if c == C}
@@ -82,15 +88,15 @@ def test_race_places_strategies_around_the_measured_optimum():
 def test_extrapolation_and_sweep_share_jobs_across_calls():
     """Planning the sweep twice gives identical run keys (what lets extrapolation reuse it)."""
     fam = default_model_family()
-    a = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu", default_lr)[1]])
-    b = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu", default_lr)[1]])
+    a = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu", default_rule)[1]])
+    b = job_keys([j for _, j in kaplan_jobs(fam, "synthetic", "smoke", 2, "cpu", default_rule)[1]])
     assert a == b and len(set(a)) == len(a)
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_emergence_plan_has_six_sizes(tier):
     """The emergence sweep trains >=6 sizes on the addition task, each with >=3 seeds."""
-    plan, pairs = emergence_jobs(default_model_family(), tier, "cpu", default_lr)
+    plan, pairs = emergence_jobs(default_model_family(), tier, "cpu", default_rule)
     assert all(j.source_spec == plan.task == EMERGENCE[tier].task for _, j in pairs)
     sizes = {m for m, _ in pairs}
     assert len(sizes) >= 6 and plan.seeds >= 3
@@ -99,18 +105,18 @@ def test_emergence_plan_has_six_sizes(tier):
 
 def test_plans_follow_the_device():
     """Jobs carry the device, and on CUDA the standard tier plans the full budgets."""
-    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", "standard", 2, "cuda", default_lr)
+    plan, pairs = kaplan_jobs(default_model_family(), "synthetic", "standard", 2, "cuda", default_rule)
     assert plan == KAPLAN_SWEEP["full"]
     assert {j.settings.device for _, j in pairs} == {"cuda"}
 
 
 def test_jobs_train_at_the_given_rule():
-    """Every grid's runs carry the peak rate its rule gives for their non-embedding N."""
-    rule = lambda n: round(1e-2 * (n / 1e4) ** -0.5, 6)  # noqa: E731
+    """Every grid's runs carry the peak rate its rule gives for their non-embedding N and run length."""
+    rule = lambda n, d: round(1e-2 * (n / 1e4) ** -0.5 * (d / 1e6) ** -0.2, 6)  # noqa: E731
     _, pairs = kaplan_jobs(default_model_family(), "synthetic", "smoke", 2, "cpu", rule)
     _, _, iso = isoflop_jobs(default_model_family(), "synthetic", "smoke", "cpu", rule)
     _, task = emergence_jobs(default_model_family(), "smoke", "cpu", rule)
-    assert all(j.settings.lr == rule(m.n) for m, j in pairs + iso + task)
+    assert all(j.settings.lr == rule(m.n, j.settings.tokens) for m, j in pairs + iso + task)
 
 
 def _stats(losses_by_size):
@@ -178,7 +184,7 @@ def test_isoflop_grid_extends_until_each_minimum_is_bracketed(monkeypatch, tmp_p
         return out, len(out)
 
     monkeypatch.setattr(ex, "train_all", fake_train_all)
-    _, runs, _ = ex.isoflop_grid(fam, "synthetic", "smoke", "cpu", tmp_path / "runs.sqlite", default_lr)
+    _, runs, _ = ex.isoflop_grid(fam, "synthetic", "smoke", "cpu", tmp_path / "runs.sqlite", default_rule)
     for C in grid.budgets:
         at = sorted((t for c, t in runs if c == C), key=lambda t: t.n_total)
         assert len(at) <= grid.sizes + grid.max_extension

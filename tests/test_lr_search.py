@@ -42,7 +42,7 @@ def test_power_law_optimum_is_recovered():
     for a in rule.anchors:
         assert a.lr_opt == pytest.approx(truth(a.n), rel=1e-2)  # a parabola is exact on a parabola
     assert rule.b == pytest.approx(-0.3, abs=1e-2)
-    assert rule(1e4) == pytest.approx(0.01, rel=1e-2)
+    assert rule(1e4, 1000) == pytest.approx(0.01, rel=1e-2)
     assert "3 bracketed" in rule.text() and "(1e+04, 1e+03)" in rule.text()
 
 
@@ -68,13 +68,13 @@ def test_unbracketed_anchor_is_reported_and_left_out():
     assert [a.bracketed for a in rule.anchors] == [True, True, False]
     assert rule.anchors[2].side == 1 and len(rule.anchors[2].rates) == 6
     assert any("N = 1e+05" in m and "not bracketed" in m for m in rule.messages)
-    assert rule.b == pytest.approx(0.0, abs=1e-3) and rule(1e5) == pytest.approx(0.01, rel=1e-2)
+    assert rule.b == pytest.approx(0.0, abs=1e-3) and rule(1e5, 1) == pytest.approx(0.01, rel=1e-2)
 
 
 def test_one_bracketed_anchor_falls_back_to_b_zero():
     """With one usable anchor the rule is flat (b = 0) and says so."""
     rule = fit_lr_rule([AnchorSearch(1e4, 1, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0))])
-    assert rule.b == 0.0 and rule(1e2) == rule(1e6) == 0.02
+    assert rule.b == 0.0 and rule(1e2, 1) == rule(1e6, 1) == 0.02
     assert any("b = 0" in m for m in rule.messages)
 
 
@@ -84,7 +84,7 @@ def test_no_bracketed_anchor_uses_the_edges_and_says_so():
                AnchorSearch(1e5, 1, (0.01, 0.02, 0.04), (1.0, 2.0, 3.0))]
     rule = fit_lr_rule(anchors)
     assert rule.bracketed == 0 and any("no anchor bracketed" in m for m in rule.messages)
-    assert rule(1e3) == pytest.approx(0.04) and rule(1e5) == pytest.approx(0.01)
+    assert rule(1e3, 1) == pytest.approx(0.04) and rule(1e5, 1) == pytest.approx(0.01)
 
 
 def test_diverged_runs_count_as_worst_and_extend_downward():
@@ -113,6 +113,34 @@ def test_recovered_slope_matches_the_planted_one(log_shift, b, width):
     rule = search(ns, [1] * 3, lambda n: 0.004, evaluator(bowl(truth, width), ns), LRSearchPlan(max_extension=6))
     assert rule.bracketed == 3
     assert rule.b == pytest.approx(b, abs=0.01)
+
+
+def test_horizon_dependence_is_recovered():
+    """A planted LR*(N, D) whose slope in D steepens as N falls is recovered from 3 sizes at 2 lengths each."""
+    def truth(n, d):
+        u, v = math.log(n / 1e4), math.log(d / 1e6)
+        return 0.01 * math.exp(-0.3 * u - 0.2 * v + 0.05 * u * v)
+    ns, ds = [1e3, 1e3, 1e4, 1e4, 1e5, 1e5], [1e5, 1e7] * 3
+
+    def evaluate(points):
+        return [1.0 + (math.log(lr) - math.log(truth(ns[i], ds[i]))) ** 2 for i, lr in points]
+
+    rule = search(ns, ds, lambda n: 0.01, evaluate, LRSearchPlan(max_extension=6))
+    assert rule.bracketed == 6 and not rule.messages
+    assert (rule.b, rule.c, rule.d) == pytest.approx((-0.3, -0.2, 0.05), abs=0.01)
+    for n, d in [(3e3, 3e5), (1e5, 1e7)]:
+        assert rule(n, d) == pytest.approx(truth(n, d), rel=0.05)
+    assert "(D/1e+06)^-0.200" in rule.text()
+
+
+def test_terms_the_anchors_do_not_span_are_zero_and_said():
+    """One length per size gives c = d = 0 silently; two anchors at different (N, D) fit no slope in D and say so."""
+    one = fit_lr_rule([AnchorSearch(n, 100, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0)) for n in (1e3, 1e4, 1e5)])
+    assert (one.c, one.d) == (0.0, 0.0) and not one.messages and one(1e4, 5) == one(1e4, 5000)
+    two = fit_lr_rule([AnchorSearch(1e3, 100, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0)),
+                       AnchorSearch(1e4, 1000, (0.005, 0.01, 0.02), (2.0, 1.0, 2.0))])
+    assert two.c == 0.0 and two.b == pytest.approx(-0.301, abs=1e-3)
+    assert any("no slope in D" in m for m in two.messages)
 
 
 def test_pick_anchors_spans_the_sizes():
@@ -158,6 +186,9 @@ def test_bad_inputs_are_named():
         search([1e4], [1], lambda n: 0.01, lambda p: [], LRSearchPlan())
     with pytest.raises(ValueError, match="'anchors' must hold at least one searched anchor"):
         fit_lr_rule([])
+    rule = fit_lr_rule([AnchorSearch(1e4, 100, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0))])
+    with pytest.raises(ValueError, match=r"'tokens' must be a finite number > 0 \(got tokens=0\)"):
+        rule(1e4, 0)
     rule = fit_lr_rule([AnchorSearch(1e4, 1, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0))])
     with pytest.raises(ValueError, match=r"'n' must be a finite number > 0 \(got n=-1\)"):
-        rule(-1)
+        rule(-1, 100)

@@ -31,15 +31,21 @@ import pytest
 from scaling.experiments import isoflop_jobs, kaplan_jobs
 from scaling.schedule import default_lr
 
+
+def default_rule(n, tokens):
+    """The trainer's default rate as an LR(N, D) rule (the grids' plans do not depend on the rate)."""
+    return default_lr(n)
+
+
 pytestmark = pytest.mark.claim("family-demo", title="The claims train the chosen family",
                                source="the README: your own model family or corpus")
 
 
 def test_grids_use_the_family(claim, device, tier, scaling_source, model_family):
-    plan, pairs = kaplan_jobs(model_family, scaling_source, tier.name, tier.seeds, device, default_lr)
+    plan, pairs = kaplan_jobs(model_family, scaling_source, tier.name, tier.seeds, device, default_rule)
     depths = sorted({job.config.n_layer for _, job in pairs})
     widths = sorted({job.config.d_model for _, job in pairs})
-    grid, budgets, iso = isoflop_jobs(model_family, scaling_source, tier.name, device, default_lr)
+    grid, budgets, iso = isoflop_jobs(model_family, scaling_source, tier.name, device, default_rule)
     claim.measure("family", model_family.name)
     claim.measure("sweep depths", ",".join(map(str, depths)))
     claim.measure("sweep widths", ",".join(map(str, widths)))

@@ -12,9 +12,9 @@ from scaling.lr_search import LRRule
 from scaling.trained import Experiments
 
 
-def truth(n):
-    """A planted LR*(N) for the fake trainer."""
-    return 0.02 * (n / 1e4) ** -0.4
+def truth(n, tokens):
+    """A planted LR*(N, D) for the fake trainer."""
+    return 0.02 * (n / 1e4) ** -0.4 * (tokens / 1e5) ** -0.1
 
 
 def fake_runs(calls):
@@ -23,7 +23,7 @@ def fake_runs(calls):
         calls.append(pairs)
         out = []
         for m, job in pairs:
-            loss = 1.0 + (math.log(job.settings.lr) - math.log(truth(m.n))) ** 2
+            loss = 1.0 + (math.log(job.settings.lr) - math.log(truth(m.n, job.settings.tokens))) ** 2
             run = SimpleNamespace(eval_loss=loss, params={"total": m.n_total}, tokens=job.settings.tokens,
                                   settings={"tokens": job.settings.tokens},
                                   flops={"6nd": 6.0 * m.n_total * job.settings.tokens})
@@ -43,7 +43,8 @@ def test_setups_share_a_search_where_batch_and_context_agree():
 
 
 def test_search_recovers_the_planted_rule_on_short_runs(monkeypatch, tmp_path):
-    """The search spans the planned sizes, runs a fraction of each size's median length, and finds LR*(N)."""
+    """The search spans the planned sizes, runs a fraction of each size's shortest and longest length, and
+    finds LR*(N, D)."""
     calls = []
     monkeypatch.setattr(tuning, "train_all", fake_runs(calls))
     fam, training = default_model_family(), ex.KAPLAN_SWEEP["smoke"].training
@@ -51,14 +52,23 @@ def test_search_recovers_the_planted_rule_on_short_runs(monkeypatch, tmp_path):
     _, planned = tuning.served(fam, "synthetic", training, "smoke", "cpu")
     ns = sorted({m.n for m, _ in planned})
     assert [a.n for a in rule.anchors][0] == ns[0] and rule.anchors[-1].n == ns[-1]
-    assert rule.bracketed == 3 and rule.b == pytest.approx(-0.4, abs=0.02)
+    assert len({a.n for a in rule.anchors}) == 3 and rule.bracketed == len(rule.anchors)
+    assert rule.b == pytest.approx(-0.4, abs=0.03) and rule.c == pytest.approx(-0.1, abs=0.03)
     frac = tuning.LR_SEARCH["smoke"].tokens_frac
     for a in rule.anchors:
-        median = sorted(t for m, t in planned if m.n == a.n)
-        assert a.tokens % training.tokens_per_step == 0 and a.tokens <= frac * median[len(median) // 2] + 1
+        lengths = sorted(t for m, t in planned if m.n == a.n)
+        assert a.tokens % training.tokens_per_step == 0 and a.tokens <= frac * lengths[-1] + 1
+    assert len(rule.anchors) > 3  # a size with planned runs of several lengths is searched at two
     jobs = [j for pairs in calls for _, j in pairs]
     assert new == len(jobs) and {j.settings.seed for j in jobs} == {0}
     assert {j.settings.curve_eval_seqs for j in jobs} == {0}
+
+
+def test_horizons_are_a_fraction_of_the_shortest_and_longest_run():
+    """Lengths a factor 2 apart or more give two horizons, closer ones one (their median), in whole steps."""
+    assert tuning.horizons([1000, 8000, 4000], 0.5, 100) == [500, 4000]
+    assert tuning.horizons([1000, 1500], 0.5, 100) == [600]
+    assert tuning.horizons([10, 10], 0.5, 100) == [100]
 
 
 def test_session_grids_train_at_the_searched_rule(monkeypatch, tmp_path):
@@ -72,5 +82,5 @@ def test_session_grids_train_at_the_searched_rule(monkeypatch, tmp_path):
     assert isinstance(sweep.lr, LRRule) and iso.lr is sweep.lr  # one search for the shared setup
     grid = [(m, j) for pairs in calls for m, j in pairs if j.settings.curve_eval_seqs]  # search runs have no curve
     assert len(grid) >= len(sweep.trained) + len(iso.trained)
-    assert all(j.settings.lr == sweep.lr(m.n) for m, j in grid)
+    assert all(j.settings.lr == sweep.lr(m.n, j.settings.tokens) for m, j in grid)
     assert len(exp.lr_searches("cpu")) == 2  # the session source's setup and the emergence task's
