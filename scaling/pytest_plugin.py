@@ -31,6 +31,7 @@ from scaling.tiers import TIERS, Tier, get_tier
 
 DEVICES = ("cpu", "cuda")
 DEFAULT_STORE = ".scaling/runs.sqlite"
+DEFAULT_SOURCE = "synthetic"  # the source the recorded expectations were measured on
 
 _state_key = pytest.StashKey["ScalingState"]()
 _recorder_key = pytest.StashKey["ClaimRecorder"]()
@@ -82,7 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this session's measurements into the --scaling-baseline FILE")
     group.addoption("--scaling-store", default=DEFAULT_STORE, metavar="PATH",
                     help=f"the run store of trained runs (default {DEFAULT_STORE})")
-    group.addoption("--scaling-source", type=_parse_source, default="synthetic", metavar="SOURCE",
+    group.addoption("--scaling-source", type=_parse_source, default=DEFAULT_SOURCE, metavar="SOURCE",
                     help="data for the empirical claims: synthetic, stdlib or a file/folder of text")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ import pytest
 # in one process, so import what the plugin and the demo claims use up front.
 import matplotlib.pyplot  # noqa: F401,E402
 import torch  # noqa: F401,E402
+
+import scaling.trained  # noqa: F401,E402  (the claims' conftest imports it)
 
 CLAIM_MODULE = '''
 import pytest
@@ -235,3 +238,43 @@ def test_block_the_report_dir():
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["scaling report: could not write into out: *; files already there are kept*"])
     assert (pytester.path / "out").read_text() == "now a file"
+
+
+# The claims' own conftest (its expect_xfail fixture), and a claim measured to fail at smoke.
+CLAIMS_CONFTEST = Path(__file__).resolve().parents[1] / "claims" / "conftest.py"
+EXPECTING_CLAIM = '''
+import pytest
+
+pytestmark = pytest.mark.claim("demo-expected", title="A demo claim", source="Doe 2020, eq. 1")
+HOLDS = {holds}
+
+def test_rule(claim, device, expect_xfail):
+    expect_xfail({{"smoke": "measured at smoke on the reference setup: 1.0 decade, 1.5 needed"}})
+    claim.measure("decades", 1.5 if HOLDS else 1.0, expected=1.5, tolerance=0.0)
+    assert HOLDS
+'''
+OTHER_FAMILY = '''
+
+@pytest.fixture(scope="session")
+def model_family():
+    from scaling.family import width_family
+    return width_family(n_layer=4)
+'''
+
+
+@pytest.mark.parametrize("options, family, holds, outcome", [
+    ((), False, False, "xfailed"),  # the reference setup: the recorded expectation applies
+    (("--scaling-source=synthetic",), False, False, "xfailed"),  # the default, named
+    ((), False, True, "failed"),  # XPASS(strict): the record notices the change
+    (("--scaling-source=stdlib",), False, False, "failed"),  # another source: the rule decides
+    (("--scaling-source=stdlib",), False, True, "passed"),
+    ((), True, False, "failed"),  # an overridden model family: the rule decides
+    ((), True, True, "passed"),
+], ids=["reference", "default-named", "reference-holds", "stdlib", "stdlib-holds", "family", "family-holds"])
+def test_expectation_applies_only_on_the_reference_setup(pytester: pytest.Pytester, options, family,
+                                                        holds, outcome) -> None:
+    """expect_xfail applies on the default source and family only; elsewhere the claim's rule decides alone."""
+    pytester.makeconftest(CLAIMS_CONFTEST.read_text() + (OTHER_FAMILY if family else ""))
+    pytester.makepyfile(test_demo=EXPECTING_CLAIM.format(holds=holds))
+    result = pytester.runpytest("--scaling-device=cpu", "-p", "no:cacheprovider", *options)
+    result.assert_outcomes(**{outcome: 1})
