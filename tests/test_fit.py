@@ -18,7 +18,7 @@ from scaling.fit import (
     fit_power_law,
     hoffmann_grid,
 )
-from scaling.fit.bootstrap import percentile_interval
+from scaling.fit.bootstrap import Interval, percentile_interval
 from scaling.fit.lbfgs import minimize_batched, multistart
 from scaling.fit.objective import LSEObjective, huber
 from scaling.laws import ChinchillaLaw, PowerLaw
@@ -353,3 +353,9 @@ def test_percentile_interval_of_known_sample():
     iv = percentile_interval(np.arange(101.0), 0.9)
     assert (iv.low, iv.high) == (pytest.approx(5.0), pytest.approx(95.0))
     assert iv.se == pytest.approx(np.std(np.arange(101.0), ddof=1))
+
+
+def test_interval_ratio_is_high_over_low():
+    """An interval's ratio is high/low, and infinite when its low end is not above 0."""
+    assert Interval(0.2, 0.5, 0.95, 0.1).ratio == pytest.approx(2.5)
+    assert Interval(-0.1, 0.5, 0.95, 0.1).ratio == Interval(0.0, 0.5, 0.95, 0.1).ratio == math.inf

@@ -34,6 +34,11 @@ class Interval:
         """Whether `value` lies inside the closed interval."""
         return self.low <= value <= self.high
 
+    @property
+    def ratio(self) -> float:
+        """high / low: how many-fold a positive quantity's interval spans; inf unless low > 0."""
+        return self.high / self.low if self.low > 0 else math.inf
+
 
 def percentile_interval(samples: np.ndarray, level: float, *, estimate: float | None = None,
                         dof: int | None = None) -> Interval:
