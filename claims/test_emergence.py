@@ -14,7 +14,8 @@ midpoint and 10-90% rise width get 95% intervals from resampling each size's see
 
 - A metric is sharp when its rise width is at most SHARP_DECADES (upper end of the interval)
   and its midpoint is located inside the sweep to within MIDPOINT_DECADES. It is smooth when
-  the rise width is above SHARP_DECADES (lower end of the interval); otherwise undecided.
+  the rise width is above SHARP_DECADES (lower end of the interval); otherwise undecided, and
+  a claim resting on an undecided metric is inconclusive.
   The midpoint's location is reported as the wider of its interval and the two sizes that
   bracket it: a sweep cannot place a step closer than between two adjacent sizes.
 - Wei et al.'s claim: exact match is sharp, near zero below the rise (fitted lower level
@@ -67,7 +68,8 @@ RULE = (
     f"at least {MIN_SIZES} sizes × {MIN_SEEDS} seeds; a logistic in log10 N over all runs, with "
     f"{LEVEL:.0%} seed-resampling intervals: a metric is sharp when its 10-90% rise width is at most "
     f"{SHARP_DECADES:g} decades and its midpoint is located inside the sweep within {MIDPOINT_DECADES:g} "
-    f"decades, smooth when the width is above {SHARP_DECADES:g} decades; Wei: exact match sharp, "
+    f"decades, smooth when the width is above {SHARP_DECADES:g} decades, else undecided (inconclusive); "
+    f"Wei: exact match sharp, "
     f"below {ABSENT:g} before the rise and above {PRESENT:g} after; Schaeffer: the answer NLL smooth"
 )
 
@@ -185,8 +187,8 @@ def test_exact_match_shows_a_threshold(claim, device, tier, experiments, expect_
         claim.verdict("reproduced", f"exact match rises from {law.lo:.3f} to {law.hi:.3f} over "
                       f"{law.rise_decades:.2f} decades (≤ {em.fit.rise.high:.2f} at {LEVEL:.0%}) at N ≈ "
                       f"{10 ** law.x0:.3g} (located {10 ** em.where[0]:.3g}..{10 ** em.where[1]:.3g}); {summary}")
-    else:
-        claim.verdict("inconclusive" if law.hi <= PRESENT else "not_reproduced",
+    else:  # an undecided shape, or a task no size learns, decides nothing either way
+        claim.verdict("inconclusive" if law.hi <= PRESENT or em.shape == "undecided" else "not_reproduced",
                       f"{em.text()}; {sizes.size} sizes × {seeds} seeds at {plan.tokens:,} tokens; {summary}")
     assert sizes.size >= MIN_SIZES and seeds >= MIN_SEEDS, f"{sizes.size} sizes × {seeds} seeds"
     assert emergent, em.text()
@@ -207,6 +209,9 @@ def test_answer_loss_is_smooth_in_n(claim, device, tier, experiments, expect_xfa
                       f"upper level {shapes['exact_match'].fit.law.hi:.3f}): no trend to judge; {summary}")
     elif nll.shape == "smooth":
         claim.verdict("reproduced", summary)
+    elif nll.shape == "undecided":
+        claim.verdict("inconclusive", f"the answer NLL's rise width is undecided: neither smooth nor sharp "
+                      f"beyond the seeds' spread; {summary}")
     else:
         claim.verdict("not_reproduced", f"the answer NLL is {nll.shape}, not smooth: the transition is in the "
                       f"model, not only in the metric; {summary}")

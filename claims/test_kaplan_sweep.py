@@ -57,13 +57,6 @@ ALPHA_RATIO_MAX = 2.0
 # The quanta model needs the facts a size can hold: language models store about 2 bits of
 # knowledge per parameter (Allen-Zhu & Li 2024, "Physics of Language Models: Part 3.3").
 FACT_BITS_PER_PARAM = 2.0
-# Measured at standard on CPU (synthetic source, searched learning rates): the converged law
-# holds (α and L∞ against their truths), but Kaplan's form at the 4M-token budget is rejected
-# by lack of fit, p = 0.0047: the smallest size sits 0.075 nats above it. Its learning rate was
-# searched at a shorter run (the best rate of the smallest models falls with run length), so
-# one LR*(N) for every budget misfits the longest runs of the smallest size.
-XFAIL = {"standard": "Kaplan's form at 4M tokens is rejected by lack of fit (p = 0.0047; the smallest size "
-                     "0.075 nats above it): one searched LR*(N) for every budget misfits its longest runs"}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
@@ -106,9 +99,8 @@ def _fit(tier, experiments, device):
     return _FITS[id(sweep)]
 
 
-def test_converged_loss_is_a_power_law_in_n(claim, device, tier, experiments, expect_xfail):
+def test_converged_loss_is_a_power_law_in_n(claim, device, tier, experiments):
     """Over >=6 sizes x >=3 budgets, L(N, D→∞) falls as N^-α and the largest budget is a power law within seed noise."""
-    expect_xfail(XFAIL)
     sweep, fit = _fit(tier, experiments, device)
     plan, stats, cells = sweep.plan, list(sweep.stats), list(sweep.cells)
     N, D, L = sweep.cell_N, sweep.cell_D, sweep.cell_loss
