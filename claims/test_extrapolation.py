@@ -45,7 +45,12 @@ MIN_FIT_RUNS = 10  # five parameters, with as many runs again to show residuals
 LEVEL = 0.95
 # Measured at smoke: the targets have 1.4e11-2.3e11 FLOPs, and only 1 run of the smoke grids has
 # at most 1/30 of that (the smoke IsoFLOP grid starts at 1e10).
-XFAIL = {"smoke": "at the smoke budgets too few runs (1) have 1/30 of the targets' compute to fit a law"}
+# Measured at standard (CPU, searched LR*(N, D)): the law fitted to runs with <= 1/30 of the compute
+# predicts both targets within their bounds (errors -0.050, -0.055 nats), but the bounds (0.16, 0.18)
+# are 0.52 and 0.53 of the predicted gains (0.31, 0.34) below the lowest fitted loss: not decisive.
+XFAIL = {"smoke": "at the smoke budgets too few runs (1) have 1/30 of the targets' compute to fit a law",
+         "standard": "not decisive: the targets are predicted within their bounds (errors -0.050, -0.055 nats), "
+                     "but the bounds (0.16, 0.18) are 0.52 and 0.53 of the predicted gains (0.31, 0.34), over 0.5"}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
