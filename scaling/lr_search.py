@@ -232,9 +232,9 @@ def fit_lr_rule(anchors: Sequence[AnchorSearch]) -> LRRule:
 
 def search(ns: Sequence[float], tokens: Sequence[int], centre: Callable[[float], float],
            evaluate: Callable[[list[tuple[int, float]]], Sequence[float]], plan: LRSearchPlan) -> LRRule:
-    """Search the rates at each anchor size `ns[i]` and fit LR*(N) through the optima.
+    """Search the rates at each anchor (`ns[i]`, `tokens[i]`) and fit LR*(N, D) through the optima.
 
-    `tokens[i]`: anchor i's run length (a size may be an anchor at several lengths); `centre(n)`: a generic rule placing each
+    A size may be an anchor at several run lengths; `centre(n)`: a generic rule placing each
     anchor's first rates; `evaluate(points)`: the held-out loss of each (anchor index, rate) point
     (NaN or inf where the run diverged).
     """

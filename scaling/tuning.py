@@ -6,9 +6,9 @@ tier that share a setup share one search, whose anchors span all their planned s
 searched at a stated fraction of the shortest and of the longest run the grids give it (LR*
 falls with the run length, and the more so the smaller the model: measured on the synthetic
 source at batch 32×32, N = 1.8e3 is best at 0.13 on 1.4e5 tokens and at <= 0.032 on 2e6,
-N = 2e4 at 0.019 and 0.016), and its rule LR*(N, D) sets every run's peak rate. The rate is part of each run's key, so the store reuses the grids' runs
-as long as the search returns the same rates; the search runs are ordinary sweep jobs and land
-in the store too.
+N = 2e4 at 0.019 and 0.016), and its rule LR*(N, D) sets every run's peak rate. The rate is
+part of each run's key, so the store reuses the grids' runs as long as the search returns the
+same rates; the search runs are ordinary sweep jobs and land in the store too.
 
 Each anchor's first rates are centred on the trainer's default rule (`default_lr`, a generic
 rule of N that places the search, not a result: the search extends past it on either side).
