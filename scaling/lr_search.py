@@ -6,9 +6,9 @@ another setup, is a confound of every fitted exponent. So for one training setup
 source, batch, context), a few anchor sizes spanning its grids are each trained at peak rates
 a factor apart on a log lattice, at a stated fraction of the shortest and of the longest run
 the grids give that size (LR* falls with the run length, the more so the smaller the model),
-each anchor's optimum is read off by held-out loss, and log LR* is fitted through them as a
-function of log N and log D (Kaplan et al. 2020, App. D.6, fit LR(N) by N; Bjorck et al. 2024,
-arXiv:2409.19913, LR*(N, D) by both).
+each anchor's optimum is read off by held-out loss, and LR* is interpolated between them in
+log N and log D (Kaplan et al. 2020, App. D.6, fit LR(N) by N; Bjorck et al. 2024,
+arXiv:2409.19913, find LR* depends on D as well).
 
 Torch-free: `search` asks a caller-given `evaluate` for the held-out loss of (anchor, rate)
 points, a whole round at a time so a sweep can train them in parallel.
@@ -19,13 +19,15 @@ points, a whole round at a time so a sweep can train them in parallel.
   is reported as unbracketed and left out of the fit.
 - The optimum is the vertex of the parabola in log lr through the best rate and its two
   neighbours (a diverged neighbour counts as infinitely worse and leaves the best rate itself).
-- The fit: least squares through the bracketed anchors (`LRRule`); a term the anchors do not
-  span is 0 and `LRRule.messages` says so; none bracketed, the anchors' best edge rates are
-  used and the rule says so.
+- The rule: each anchor size's bracketed optima make a line in log D, and LR*(N, D) is
+  interpolated between the sizes in log N (`LRRule`); a size bracketed at one length borrows
+  the slope in D of the nearest size that has one, and `LRRule.messages` says so; none
+  bracketed, the anchors' best edge rates are used and the rule says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,32 +147,66 @@ class AnchorSearch:
         return round_lr(math.exp(min(max(v, u[0]), u[2])))
 
 
+# A rate is carried along an anchor's slope in D at most this factor beyond the lengths it was
+# searched at: the 2x that runs of the search's half length need, and as much again for sizes
+# between anchors; further out a measured slope is no evidence.
+MAX_D_EXTRAPOLATION = 4.0
+
+
+@dataclass(frozen=True)
+class SizeLine:
+    """One anchor size's LR* as a line in log D: `lr` at length `d`, its slope in log D (measured
+    between the lengths searched, or borrowed from the nearest size where it was), and the
+    lengths searched (`d_lo`..`d_hi`)."""
+
+    n: float
+    lr: float
+    d: float
+    slope: float
+    d_lo: float
+    d_hi: float
+    measured: bool
+
+    def log_rate(self, tokens: float) -> float:
+        t = min(max(tokens, self.d_lo / MAX_D_EXTRAPOLATION), self.d_hi * MAX_D_EXTRAPOLATION)
+        return math.log(self.lr) + self.slope * math.log(t / self.d)
+
+
 @dataclass(frozen=True)
 class LRRule:
-    """LR*(N, D): log LR* = log lr_ref + b·u + c·v + d·u·v, u = ln(N/n_ref), v = ln(D/d_ref), from
-    the anchors; calling it with (N, tokens) gives the rounded rate.
+    """LR*(N, D) interpolated between the searched anchors; calling it with (N, tokens) gives the rounded rate.
 
-    b is the size exponent at D = d_ref, c the horizon exponent at N = n_ref, and d lets the
-    horizon exponent change with N (measured: the smallest models' LR* falls steeply with run
-    length, larger ones' hardly; Bjorck et al. 2024, arXiv:2409.19913, fit LR* ∝ N^b·D^c).
-    Terms the anchors cannot determine are 0 (stated in `messages`).
+    Each anchor size's optima make a line in log D (`SizeLine`); at any N the rule interpolates
+    log LR* linearly in log N between the two neighbouring sizes' lines (the end pair's line
+    continued beyond them). Local by design: a global surface through a handful of noisy optima
+    (e.g. log LR* bilinear in log N and log D) was measured to extrapolate to rates 30x too high
+    in the corner of large N and long runs, where no anchor was searched.
+
+    Summaries for the report: `b`, the least-squares slope of log LR* in log N across the sizes at
+    the common length `d_ref`; `lr_ref` the rule's rate at (`n_ref`, `d_ref`), the geometric means.
     """
 
+    lines: tuple[SizeLine, ...]
+    anchors: tuple[AnchorSearch, ...]
+    messages: tuple[str, ...]  # what the fit left out or borrowed (unbracketed anchors, slopes in D)
     lr_ref: float
     n_ref: float
+    d_ref: float
     b: float
-    anchors: tuple[AnchorSearch, ...]
-    messages: tuple[str, ...] = ()  # what the fit could not do as planned (unbracketed, terms left out)
-    d_ref: float = 1.0
-    c: float = 0.0
-    d: float = 0.0
 
     def __call__(self, n: float, tokens: float) -> float:
         for name, v in (("n", n), ("tokens", tokens)):
             if not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name!r} must be a finite number > 0 (got {name}={v!r})")
-        u, v = math.log(n / self.n_ref), math.log(tokens / self.d_ref)
-        return round_lr(self.lr_ref * math.exp(self.b * u + self.c * v + self.d * u * v))
+        return round_lr(math.exp(self._log_rate(float(n), float(tokens))))
+
+    def _log_rate(self, n: float, tokens: float) -> float:
+        if len(self.lines) == 1:
+            return self.lines[0].log_rate(tokens)
+        x = [math.log(line.n) for line in self.lines]
+        i = min(max(int(np.searchsorted(x, math.log(n))) - 1, 0), len(x) - 2)
+        w = (math.log(n) - x[i]) / (x[i + 1] - x[i])
+        return (1 - w) * self.lines[i].log_rate(tokens) + w * self.lines[i + 1].log_rate(tokens)
 
     @property
     def bracketed(self) -> int:
@@ -178,23 +214,18 @@ class LRRule:
         return sum(a.bracketed for a in self.anchors)
 
     def text(self) -> str:
-        law = f"LR*(N, D) = {self.lr_ref:.3g}·(N/{self.n_ref:.3g})^{self.b:+.3f}"
-        if self.c or self.d:
-            law += f"·(D/{self.d_ref:.3g})^{self.c:+.3f}"
-        if self.d:
-            law += f"·exp({self.d:+.3f}·ln(N/{self.n_ref:.3g})·ln(D/{self.d_ref:.3g}))"
-        return (f"{law}, searched at {len(self.anchors)} (N, tokens) = "
-                f"{', '.join(f'({a.n:.3g}, {a.tokens:.3g})' for a in self.anchors)}, {self.bracketed} bracketed")
-
-
-# The rule's terms, richest first: a term is fitted only where the anchors span it (distinct N for
-# u, distinct D for v, both for u·v) with a point to spare beyond the terms fitted (two terms or
-# fewer may fit exactly: a line through two anchors).
-_TERMS = (("b", "c", "d"), ("b", "c"), ("b",), ("c",), ())
+        any_slope = any(ln.measured for ln in self.lines)
+        sizes = "; ".join(
+            f"N = {ln.n:.3g}: {ln.lr:.3g} at D = {ln.d:.3g}"
+            + (f", ∝ D^{ln.slope:+.2f}" + ("" if ln.measured else " (borrowed)") if any_slope else "")
+            for ln in self.lines)
+        return (f"LR*(N, D) interpolated in log N between {len(self.lines)} sizes ({sizes}); across sizes at "
+                f"D = {self.d_ref:.3g}: {self.lr_ref:.3g}·(N/{self.n_ref:.3g})^{self.b:+.3f}; searched at "
+                f"{len(self.anchors)} (N, tokens), {self.bracketed} bracketed")
 
 
 def fit_lr_rule(anchors: Sequence[AnchorSearch]) -> LRRule:
-    """Least squares of log LR* on (log N, log D) through the bracketed anchors (see `LRRule`)."""
+    """The rule through the bracketed anchors (see `LRRule`): one `SizeLine` per anchor size."""
     anchors = tuple(anchors)
     if not anchors:
         raise ValueError("'anchors' must hold at least one searched anchor (got none)")
@@ -205,29 +236,35 @@ def fit_lr_rule(anchors: Sequence[AnchorSearch]) -> LRRule:
     if not used:
         used = list(anchors)
         messages.append("no anchor bracketed: the rule runs through the best rates searched, each on an edge")
-    ln = np.log([a.n for a in used])
-    ld = np.log([float(a.tokens) for a in used])
-    llr = np.log([a.lr_opt for a in used])
-    u, v = ln - ln.mean(), ld - ld.mean()
-    columns = {"b": u, "c": v, "d": u * v}
-    for terms in _TERMS:
-        design = np.column_stack([np.ones_like(u)] + [columns[t] for t in terms])
-        spare = 1 if len(terms) >= 2 else 0
-        if np.linalg.matrix_rank(design) == design.shape[1] and len(used) >= design.shape[1] + spare:
-            break
-    coef = np.linalg.lstsq(design, llr, rcond=None)[0]
-    fitted = dict(zip(terms, coef[1:]))
-    if "b" not in fitted:
+    lines = []
+    for n in sorted({a.n for a in used}):
+        at = [a for a in used if a.n == n]
+        ld, llr = np.log([float(a.tokens) for a in at]), np.log([a.lr_opt for a in at])
+        measured = np.ptp(ld) > 0
+        slope = float(np.polyfit(ld, llr, 1)[0]) if measured else math.nan
+        lines.append(SizeLine(n, float(math.exp(llr.mean())), float(math.exp(ld.mean())), slope,
+                              float(math.exp(ld.min())), float(math.exp(ld.max())), bool(measured)))
+    known = [ln for ln in lines if ln.measured]
+    for k, ln in enumerate(lines):
+        if ln.measured:
+            continue
+        if known:
+            near = min(known, key=lambda m: abs(math.log(m.n / ln.n)))
+            lines[k] = dataclasses.replace(ln, slope=near.slope)
+            messages.append(f"N = {ln.n:.3g}: bracketed at one length only: the slope in D of N = "
+                            f"{near.n:.3g} ({near.slope:+.2f}) is used")
+        else:
+            lines[k] = dataclasses.replace(ln, slope=0.0)
+    if len(lines) == 1:
         messages.append(f"{'one usable anchor' if len(used) == 1 else 'usable anchors of one size'}: "
                         "no slope in N to fit, b = 0")
-    if "c" not in fitted and np.ptp(ld) > 0:
-        messages.append("usable anchors do not span N and D apart: no slope in D fitted, c = 0")
-    elif "c" in fitted and "d" not in fitted and np.ptp(ln) > 0:
-        messages.append("too few usable anchors to let the slope in D change with N: d = 0")
-    return LRRule(lr_ref=round_lr(math.exp(coef[0])), n_ref=round_lr(math.exp(ln.mean())),
-                  b=round(float(fitted.get("b", 0.0)), 4), anchors=anchors, messages=tuple(messages),
-                  d_ref=round_lr(math.exp(ld.mean())), c=round(float(fitted.get("c", 0.0)), 4),
-                  d=round(float(fitted.get("d", 0.0)), 4))
+    d_ref = float(np.exp(np.mean(np.log([float(a.tokens) for a in used]))))
+    n_ref = float(np.exp(np.mean(np.log([ln.n for ln in lines]))))
+    at_ref = np.array([ln.log_rate(d_ref) for ln in lines])
+    b = float(np.polyfit(np.log([ln.n for ln in lines]), at_ref, 1)[0]) if len(lines) > 1 else 0.0
+    rule = LRRule(tuple(lines), anchors, tuple(messages), lr_ref=1.0, n_ref=round_lr(n_ref),
+                  d_ref=round_lr(d_ref), b=round(b, 4))
+    return dataclasses.replace(rule, lr_ref=rule(rule.n_ref, rule.d_ref))
 
 
 def search(ns: Sequence[float], tokens: Sequence[int], centre: Callable[[float], float],

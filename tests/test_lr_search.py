@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling.lr_search import (
+    MAX_D_EXTRAPOLATION,
     AnchorSearch,
     LRSearchPlan,
     fit_lr_rule,
@@ -43,7 +44,7 @@ def test_power_law_optimum_is_recovered():
         assert a.lr_opt == pytest.approx(truth(a.n), rel=1e-2)  # a parabola is exact on a parabola
     assert rule.b == pytest.approx(-0.3, abs=1e-2)
     assert rule(1e4, 1000) == pytest.approx(0.01, rel=1e-2)
-    assert "3 bracketed" in rule.text() and "(1e+04, 1e+03)" in rule.text()
+    assert "3 bracketed" in rule.text() and "N = 1e+04: 0.01 at D = 1e+03;" in rule.text()
 
 
 def test_edge_optimum_extends_the_grid_one_rate_per_round():
@@ -116,7 +117,7 @@ def test_recovered_slope_matches_the_planted_one(log_shift, b, width):
 
 
 def test_horizon_dependence_is_recovered():
-    """A planted LR*(N, D) whose slope in D steepens as N falls is recovered from 3 sizes at 2 lengths each."""
+    """A planted LR*(N, D) whose slope in D steepens as N falls is reproduced from 3 sizes at 2 lengths each."""
     def truth(n, d):
         u, v = math.log(n / 1e4), math.log(d / 1e6)
         return 0.01 * math.exp(-0.3 * u - 0.2 * v + 0.05 * u * v)
@@ -127,20 +128,24 @@ def test_horizon_dependence_is_recovered():
 
     rule = search(ns, ds, lambda n: 0.01, evaluate, LRSearchPlan(max_extension=6))
     assert rule.bracketed == 6 and not rule.messages
-    assert (rule.b, rule.c, rule.d) == pytest.approx((-0.3, -0.2, 0.05), abs=0.01)
-    for n, d in [(3e3, 3e5), (1e5, 1e7)]:
-        assert rule(n, d) == pytest.approx(truth(n, d), rel=0.05)
-    assert "(D/1e+06)^-0.200" in rule.text()
+    assert [ln.slope for ln in rule.lines] == pytest.approx([-0.2 + 0.05 * math.log(n / 1e4) for n in (1e3, 1e4, 1e5)],
+                                                            abs=0.01)
+    for n, d in [(3e3, 3e5), (1e5, 1e7), (2e4, 2e7)]:  # between sizes, and 2x beyond the lengths searched
+        assert rule(n, d) == pytest.approx(truth(n, d), rel=0.03)
+    assert rule.b == pytest.approx(-0.3, abs=0.01) and "∝ D^-0.20" in rule.text()
 
 
-def test_terms_the_anchors_do_not_span_are_zero_and_said():
-    """One length per size gives c = d = 0 silently; two anchors at different (N, D) fit no slope in D and say so."""
-    one = fit_lr_rule([AnchorSearch(n, 100, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0)) for n in (1e3, 1e4, 1e5)])
-    assert (one.c, one.d) == (0.0, 0.0) and not one.messages and one(1e4, 5) == one(1e4, 5000)
-    two = fit_lr_rule([AnchorSearch(1e3, 100, (0.01, 0.02, 0.04), (2.0, 1.0, 2.0)),
-                       AnchorSearch(1e4, 1000, (0.005, 0.01, 0.02), (2.0, 1.0, 2.0))])
-    assert two.c == 0.0 and two.b == pytest.approx(-0.301, abs=1e-3)
-    assert any("no slope in D" in m for m in two.messages)
+def test_one_length_borrowed_slopes_and_the_extrapolation_limit():
+    """One length per size gives a rule flat in D; a size bracketed at one length borrows the nearest size's
+    slope and says so; a rate is carried at most MAX_D_EXTRAPOLATION beyond the lengths searched."""
+    bowl_at = lambda n, d, lr: AnchorSearch(n, d, (lr / 2, lr, lr * 2), (2.0, 1.0, 2.0))  # noqa: E731
+    flat = fit_lr_rule([bowl_at(n, 100, 0.01) for n in (1e3, 1e4, 1e5)])
+    assert not flat.messages and flat(1e4, 5) == flat(1e4, 5000) == 0.01
+    rule = fit_lr_rule([bowl_at(1e3, 1000, 0.04), bowl_at(1e3, 4000, 0.02), bowl_at(1e5, 1000, 0.01)])
+    assert [ln.slope for ln in rule.lines] == pytest.approx([-0.5, -0.5])
+    assert any("N = 1e+05: bracketed at one length only" in m for m in rule.messages)
+    limit = 4000 * MAX_D_EXTRAPOLATION
+    assert rule(1e3, limit * 10) == rule(1e3, limit) == pytest.approx(0.02 * MAX_D_EXTRAPOLATION ** -0.5, rel=0.01)
 
 
 def test_pick_anchors_spans_the_sizes():
