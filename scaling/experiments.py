@@ -308,8 +308,8 @@ def _one_problem_ctx(task: str) -> int:
 # so whether a size "had" the skill was a per-seed lottery (1 or 2 seeds of 3). In a 4M-token
 # pilot (at the rates searched for 2M) every seed of N = 2e4 and 1e5 finished it (exact match
 # >= 0.99) and no seed of N = 3.8e3 did (<= 0.1): the standard budget is 4M, over 7 sizes (0.3
-# decades apart) to pay for it. The learning rate is searched like every grid's (at 4M the search
-# picks lower rates than the pilot's, and 3 of the 7 sizes still split their seeds).
+# decades apart) to pay for it. The learning rate is searched like every grid's (at 4M, with the
+# searched rates, 5 of the 7 sizes still split their seeds).
 ADDITION_CTX = _one_problem_ctx("arithmetic")
 EMERGENCE = {
     "smoke": TaskSweep("arithmetic", 1.5e3, 6e4, 6, tokens=500_000,
