@@ -141,7 +141,7 @@ def _figure(rule, label, source, device, tier):
     axr.loglog(g, [kaplan_lr(int(n)) for n in g], "k-.", lw=1, label="Kaplan eq. D.1")
     axr.set_xlabel("non-embedding parameters N")
     axr.set_ylabel("peak learning rate")
-    axr.set_title("fitted rule")
+    axr.set_title("the rule LR*(N, D) at the shortest and longest lengths")
     axr.legend(fontsize=7)
     fig.suptitle(f"learning-rate search: {label} on {source!r} ({device}, {tier.name})")
     fig.tight_layout()

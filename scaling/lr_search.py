@@ -179,8 +179,8 @@ class LRRule:
     Each anchor size's optima make a line in log D (`SizeLine`); at any N the rule interpolates
     log LR* linearly in log N between the two neighbouring sizes' lines (the end pair's line
     continued beyond them). Local by design: a global surface through a handful of noisy optima
-    (e.g. log LR* bilinear in log N and log D) was measured to extrapolate to rates 30x too high
-    in the corner of large N and long runs, where no anchor was searched.
+    (e.g. log LR* bilinear in log N and log D) was found, on English text, to put rates 30x above
+    its neighbours' in the corner of large N and long runs, where no anchor was searched.
 
     Summaries for the report: `b`, the least-squares slope of log LR* in log N across the sizes at
     the common length `d_ref`; `lr_ref` the rule's rate at (`n_ref`, `d_ref`), the geometric means.
@@ -189,7 +189,6 @@ class LRRule:
     lines: tuple[SizeLine, ...]
     anchors: tuple[AnchorSearch, ...]
     messages: tuple[str, ...]  # what the fit left out or borrowed (unbracketed anchors, slopes in D)
-    lr_ref: float
     n_ref: float
     d_ref: float
     b: float
@@ -207,6 +206,11 @@ class LRRule:
         i = min(max(int(np.searchsorted(x, math.log(n))) - 1, 0), len(x) - 2)
         w = (math.log(n) - x[i]) / (x[i + 1] - x[i])
         return (1 - w) * self.lines[i].log_rate(tokens) + w * self.lines[i + 1].log_rate(tokens)
+
+    @property
+    def lr_ref(self) -> float:
+        """The rule's rate at (n_ref, d_ref)."""
+        return self(self.n_ref, self.d_ref)
 
     @property
     def bracketed(self) -> int:
@@ -262,9 +266,8 @@ def fit_lr_rule(anchors: Sequence[AnchorSearch]) -> LRRule:
     n_ref = float(np.exp(np.mean(np.log([ln.n for ln in lines]))))
     at_ref = np.array([ln.log_rate(d_ref) for ln in lines])
     b = float(np.polyfit(np.log([ln.n for ln in lines]), at_ref, 1)[0]) if len(lines) > 1 else 0.0
-    rule = LRRule(tuple(lines), anchors, tuple(messages), lr_ref=1.0, n_ref=round_lr(n_ref),
-                  d_ref=round_lr(d_ref), b=round(b, 4))
-    return dataclasses.replace(rule, lr_ref=rule(rule.n_ref, rule.d_ref))
+    return LRRule(tuple(lines), anchors, tuple(messages), n_ref=round_lr(n_ref), d_ref=round_lr(d_ref),
+                  b=round(b, 4))
 
 
 def search(ns: Sequence[float], tokens: Sequence[int], centre: Callable[[float], float],
