@@ -1,4 +1,4 @@
-"""Tests for scaling.fit.logistic: the emergence shape fit and its seed-resampling intervals."""
+"""Tests for scaling.fit.logistic: the emergence shape fit and its residual-bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -49,3 +49,16 @@ def test_bad_input_names_the_problem():
         fit_logistic([1, 2, 3, 4], [0, np.nan, 1, 1])
     with pytest.raises(ValueError, match="resamples"):
         fit_logistic_seeds(*_runs(lambda x: x), resamples=1, level=0.9)
+
+
+def test_a_per_seed_lottery_is_not_called_sharp():
+    """Runs that each learn the task or not, with a probability rising over 1.9 decades of N, are never
+    called sharp at 7 sizes × 3 seeds: a size whose 3 seeds happen to agree must not look noiseless."""
+    rng = np.random.default_rng(2)
+    x = np.repeat(np.linspace(np.log10(1.5e3), 5.0, 7), 3)
+    p = 1.0 / (1.0 + np.exp(-(x - 4.23) / 0.435))  # 10-90% over 4.39 · 0.435 = 1.9 decades
+    for _ in range(8):
+        learned = rng.random(x.size) < p
+        y = np.where(learned, 1.0, np.where(rng.random(x.size) < 0.4, 0.1, 0.01))  # done, one digit off, none
+        fit = fit_logistic_seeds(x, y, resamples=60, level=0.95)
+        assert fit.rise.high > 0.5, f"lottery {np.round(y, 2)} called sharp: rise {fit.rise}"
