@@ -56,7 +56,7 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
 
         eval_seq = source.batch("eval", settings.eval_seqs, n_ctx + 1, np.random.default_rng(EVAL_SEED))
-        eval_seq = torch.from_numpy(np.ascontiguousarray(eval_seq, dtype=np.int64)).to(device)
+        eval_seq = torch.from_numpy(_token_ids(eval_seq, config.vocab_size, source)).to(device)
         evaluate = _Evaluator(model, eval_seq, bs, autocast)
 
         rng = np.random.default_rng(settings.seed)
@@ -70,7 +70,7 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
             i = (step - 1) % CHUNK_STEPS
             if i == 0:  # next chunk of batches: one source call, one host->device copy
                 chunk = source.batch("train", bs * CHUNK_STEPS, n_ctx + 1, rng)
-                chunk = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.int64))
+                chunk = torch.from_numpy(_token_ids(chunk, config.vocab_size, source))
                 chunk = chunk.to(device, non_blocking=True).view(CHUNK_STEPS, bs, n_ctx + 1)
                 xs, ys = chunk[:, :, :-1].contiguous(), chunk[:, :, 1:].contiguous()
             lr = lr_at(step, plan.steps, plan.warmup_steps, plan.lr, settings.min_lr_frac)
@@ -133,6 +133,17 @@ def train(config: GPTConfig, source, settings: TrainSettings) -> Run:
         metrics=metrics,
         threads=threads,
     )
+
+
+def _token_ids(batch, vocab_size: int, source) -> np.ndarray:
+    """`batch` as contiguous int64 ids, checked to lie in [0, vocab_size): on CUDA an id out of
+    range is an opaque device-side assert that poisons the process, so it is caught here."""
+    ids = np.ascontiguousarray(batch, dtype=np.int64)
+    lo, hi = int(ids.min(initial=0)), int(ids.max(initial=0))
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"source {getattr(source, 'name', type(source).__name__)!r} gave token id "
+                         f"{lo if lo < 0 else hi}, outside the model's vocabulary [0, {vocab_size})")
+    return ids
 
 
 def _describe(source) -> dict[str, Any]:

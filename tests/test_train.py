@@ -185,6 +185,22 @@ def test_vocab_smaller_than_source_is_rejected(source):
         validate(cfg, source, SMALL)
 
 
+def test_token_ids_outside_the_vocabulary_are_rejected(source):
+    """A source that emits an id its declared vocabulary cannot hold is stopped before the model sees
+    it (on CUDA the embedding lookup would be an opaque device-side assert), naming the id and range."""
+
+    class Liar:
+        name, vocab_size, entropy_rate = "liar", source.vocab_size, None
+
+        def batch(self, split, batch_size, seq_len, rng):
+            out = source.batch(split, batch_size, seq_len, rng)
+            out[0, 0] = source.vocab_size + 3
+            return out
+
+    with pytest.raises(ValueError, match=rf"'liar' gave token id {source.vocab_size + 3}.*\[0, 16\)"):
+        train(CFG, Liar(), SMALL)
+
+
 def test_unavailable_cuda_is_rejected(source):
     """Asking for CUDA on a machine without it is a ValueError naming the device."""
     if torch.cuda.is_available():
