@@ -9,9 +9,13 @@ and the law L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 eq. 2, fitted by
 procedure, `scaling.fit.fit_chinchilla`) is fitted to the whole grid: the converged loss is its
 D → ∞ limit, L(N) = E + (N_c/N)^α with N_c = A^(1/α) (Kaplan's eq. 1.1 with the irreducible
 term of Henighan et al. 2020), and L∞ = E. α and L∞ get bootstrap intervals (runs resampled).
-Whether a power law in N fits is tested against the measured seed-to-seed noise: the largest
-sizes are trained with several seeds at the largest budget, and there the classic lack-of-fit F
-test (pure error from the seeds) must not reject Kaplan's form.
+Whether a power law in N fits is tested against the measured seed-to-seed noise: every size is
+trained with several seeds at the largest budget, and there the classic lack-of-fit F test (pure
+error from the seeds) must not reject Kaplan's form. (Until the sweep below, only the two largest
+sizes had seeds: 4 degrees of freedom of pure error, an estimate of the noise itself uncertain by
+a factor ~2, and the verdict flipped with small changes of the learning-rate rule. The decision
+rule is unchanged; the seeds were added to every size so that the test's denominator is
+measured, whichever way it then decides.)
 
 On the synthetic source (Zipf-distributed facts, Michaud et al. 2023) the truth is known: L∞
 is compared with the exact entropy rate, and α with the exponent that the source's own,

@@ -113,9 +113,10 @@ class SizeSweep:
     doubling of D at every affordable budget (measured below), so no single budget makes
     every size converged; instead each size is trained at several budgets and the claims
     take L(N) = L(N, D -> ∞) from the law L(N, D) fitted over the grid (Kaplan §4 eq. 1.5,
-    Hoffmann et al. 2022 eq. 2). `tokens` is the largest budget: the `held_out` largest
-    sizes are trained there with `seeds` seeds (the seed noise behind the lack-of-fit test
-    and the extrapolation's targets); every other cell with seed 0 only.
+    Hoffmann et al. 2022 eq. 2). `tokens` is the largest budget: every size is trained there
+    with `seeds` seeds (the seed noise behind the lack-of-fit test, 2 degrees of freedom per
+    size at 3 seeds), every other cell with seed 0 only; the `held_out` largest sizes' seeds are
+    the extrapolation's targets.
     """
 
     n_min: float
@@ -150,16 +151,15 @@ KAPLAN_SWEEP = {
 
 def kaplan_jobs(family: ModelFamily, source_spec: str, tier_name: str, seeds: int,
                 device: str, lr: LRRule) -> tuple[SizeSweep, list[tuple[Member, Job]]]:
-    """The plan of `kaplan-sweep` and its jobs: every size at every budget (seed 0), and the
-    held-out largest sizes at the largest budget with `seeds` seeds; at peak rates lr(N, D)."""
+    """The plan of `kaplan-sweep` and its jobs: every size at every budget (seed 0), and at the
+    largest budget with `seeds` seeds; at peak rates lr(N, D)."""
     plan = KAPLAN_SWEEP[budget_tier(tier_name, device)]
     members = family.span(plan.n_min, plan.n_max, plan.sizes, n_ctx=plan.training.n_ctx,
                           vocab_size=vocab_size_of(source_spec))
     pairs = []
-    for k, m in enumerate(members):
+    for m in members:
         for tokens in plan.budgets:
-            full = tokens == plan.tokens and k >= len(members) - plan.held_out
-            for s in range(seeds if full else 1):
+            for s in range(seeds if tokens == plan.tokens else 1):
                 settings = plan.training.settings(tokens, s, device, lr(m.n, tokens))
                 pairs.append((m, Job(m.config, source_spec, settings)))
     return plan, pairs
