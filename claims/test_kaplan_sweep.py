@@ -62,13 +62,14 @@ ALPHA_RATIO_MAX = 2.0
 # knowledge per parameter (Allen-Zhu & Li 2024, "Physics of Language Models: Part 3.3").
 FACT_BITS_PER_PARAM = 2.0
 # Measured at standard on CPU (synthetic source, LR*(N, D) interpolated between the searched
-# anchors): the converged law holds against both truths (α = 0.631 ± 0.067 vs 0.498 implied,
-# L∞ = 0.686 ± 0.057 vs 0.681), but Kaplan's form at the 4M-token budget is rejected by lack of
-# fit against the seeds' noise (F = 19.6 on (4, 4), p = 0.0068). The verdict has flipped with the
-# learning-rate rule (p = 0.0047 with one LR*(N) for every length, 0.025 with a bilinear
-# LR*(N, D)): the test resolves misses of a few hundredths of a nat, and the rates move them.
-XFAIL = {"standard": "Kaplan's form at 4M tokens is rejected by lack of fit (F = 19.6 on (4, 4), p = 0.0068) "
-                     "although the converged law recovers α and L∞ within 3 SE"}
+# anchors), every size with 3 seeds at 4M tokens: reproduced. The converged law holds against
+# both truths (α = 0.594 ± 0.069 vs 0.498 implied, L∞ = 0.671 ± 0.073 vs 0.681) and Kaplan's form
+# at 4M is not rejected (F = 3.80 on (4, 14), p = 0.027). The seed noise falls with N (std/mean
+# 1.2% at N = 1.8e3, 0.25% at 5.7e4); with seeds at the two largest sizes only, the small sizes'
+# single runs were judged against the large sizes' noise, and the test rejected (F = 19.6 on
+# (4, 4), p = 0.0068) with a verdict that flipped with the learning-rate rule. The test pools the
+# noise over sizes (2 degrees of freedom per size are too few to weight each by its own).
+XFAIL: dict[str, str] = {}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
