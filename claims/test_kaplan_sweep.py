@@ -11,11 +11,13 @@ D → ∞ limit, L(N) = E + (N_c/N)^α with N_c = A^(1/α) (Kaplan's eq. 1.1 wit
 term of Henighan et al. 2020), and L∞ = E. α and L∞ get bootstrap intervals (runs resampled).
 Whether a power law in N fits is tested against the measured seed-to-seed noise: every size is
 trained with several seeds at the largest budget, and there the classic lack-of-fit F test (pure
-error from the seeds) must not reject Kaplan's form. (Until the sweep below, only the two largest
-sizes had seeds: 4 degrees of freedom of pure error, an estimate of the noise itself uncertain by
-a factor ~2, and the verdict flipped with small changes of the learning-rate rule. The decision
-rule is unchanged; the seeds were added to every size so that the test's denominator is
-measured, whichever way it then decides.)
+error from the seeds) must not reject Kaplan's form. The seed noise is not constant in N, so the
+test judges each size's miss by its own noise: a trend std(log L) = c·N^γ fitted to every size's
+seeds (`scaling.fit.replicates.noise_model`), the law refitted by least squares weighted by it.
+(Until the sweep below, only the two largest sizes had seeds: 4 degrees of freedom of pure
+error, and the verdict flipped with small changes of the learning-rate rule. The seeds were added
+to every size so that the test's denominator is measured, whichever way it then decides; they
+showed the noise falls with N, hence the weights.)
 
 On the synthetic source (Zipf-distributed facts, Michaud et al. 2023) the truth is known: L∞
 is compared with the exact entropy rate, and α with the exponent that the source's own,
@@ -38,7 +40,7 @@ import pytest
 
 from scaling.data import make_source
 from scaling.fit import fit_chinchilla, fit_power_law
-from scaling.fit.replicates import lack_of_fit, seed_noise
+from scaling.fit.replicates import fit_power_law_weighted, lack_of_fit, noise_model, seed_noise
 
 MIN_SIZES = 6  # a power law and a lack-of-fit test need sizes to spare (Kaplan Fig. 1 has ~40)
 MIN_DECADES = 1.5  # less than 1.5 decades cannot tell a power law from a bend (Kaplan §3.1 spans six)
@@ -62,20 +64,25 @@ ALPHA_RATIO_MAX = 2.0
 # knowledge per parameter (Allen-Zhu & Li 2024, "Physics of Language Models: Part 3.3").
 FACT_BITS_PER_PARAM = 2.0
 # Measured at standard on CPU (synthetic source, LR*(N, D) interpolated between the searched
-# anchors), every size with 3 seeds at 4M tokens: reproduced. The converged law holds against
-# both truths (α = 0.594 ± 0.069 vs 0.498 implied, L∞ = 0.671 ± 0.073 vs 0.681) and Kaplan's form
-# at 4M is not rejected (F = 3.80 on (4, 14), p = 0.027). The seed noise falls with N (std/mean
-# 1.2% at N = 1.8e3, 0.25% at 5.7e4); with seeds at the two largest sizes only, the small sizes'
-# single runs were judged against the large sizes' noise, and the test rejected (F = 19.6 on
-# (4, 4), p = 0.0068) with a verdict that flipped with the learning-rate rule. The test pools the
-# noise over sizes (2 degrees of freedom per size are too few to weight each by its own).
-XFAIL: dict[str, str] = {}
+# anchors), every size with 3 seeds at 4M tokens: the converged law holds against both truths
+# (α = 0.594 ± 0.069 vs 0.498 implied, L∞ = 0.671 ± 0.073 vs 0.681), but Kaplan's form at 4M is
+# rejected: F = 6.56 on (4, 13), p = 0.0041, the size N = 1.96e4 sitting 3.9 of its seed SE above
+# the weighted law. The seed noise falls with N (std of log L ∝ N^-0.51: 1.2% at N = 1.8e3,
+# 0.25% at 5.7e4). History, so the verdict's path is on record: with seeds at the two largest
+# sizes only, the small sizes' single runs were judged by the large sizes' noise (p = 0.0068,
+# and 0.0047 or 0.025 under earlier learning-rate rules); with seeds everywhere and the noise
+# pooled, the quiet sizes' misses were judged by the noisy sizes' scatter (F = 3.80 on (4, 14),
+# p = 0.027, a pass). The trend in the noise is what the weighting answers.
+XFAIL = {"standard": "Kaplan's form at 4M tokens is rejected by lack of fit (F = 6.56 on (4, 13), p = 0.0041; "
+                     "N = 1.96e4 sits 3.9 seed SE off the law) although the converged law recovers α and L∞ "
+                     "within 3 SE"}
 
 # The decision rule, stated before looking at the data; the report prints it.
 RULE = (
     f"at least {MIN_SIZES} sizes over {MIN_DECADES:g} decades of N, each at {MIN_BUDGETS}+ token budgets; "
     f"at the largest budget (where the seeds are) E + (N_c/N)^α fits with a lack-of-fit p-value of at least "
-    f"{LACK_OF_FIT_P:g}; the converged L(N) = L(N, D→∞) = E + (N_c/N)^α of L(N, D) = E + A/N^α + B/D^β fitted "
+    f"{LACK_OF_FIT_P:g}, each size's miss judged by its own seed noise (a model std(log L) = c·N^γ fitted to the "
+    f"seeds, the law fitted by weighted least squares); the converged L(N) = L(N, D→∞) = E + (N_c/N)^α of L(N, D) = E + A/N^α + B/D^β fitted "
     f"to the grid has α determined: its {LEVEL:.0%} interval above 0 with high/low at most {ALPHA_RATIO_MAX:g} "
     f"(wider: inconclusive; too few sizes, budgets or decades, or a lack of fit: not reproduced); where the source "
     f"knows its truth, L∞ = E lies within {E_SIGMAS:g} bootstrap SE of the entropy rate and α within "
@@ -121,7 +128,13 @@ def test_converged_loss_is_a_power_law_in_n(claim, device, tier, experiments, ex
     p, ci = fit.params, fit.intervals
     noise, dof = seed_noise(stats, relative=True)
     at_full = fit_power_law(sweep.N, sweep.mean_loss)  # Kaplan's form at the largest budget alone
-    lof = lack_of_fit(stats, at_full.law.predict(sweep.N))
+    trend = noise_model(stats)  # the seed noise of log L as a power of N
+    e_w, nc_w, a_w = fit_power_law_weighted(stats, trend, (at_full.params["E"], at_full.params["x_c"],
+                                                           at_full.params["alpha"]))
+    predicted = e_w + (nc_w / sweep.N) ** a_w
+    lof = lack_of_fit(stats, predicted, noise=trend)
+    misses = [(np.mean(np.log(st.losses)) - math.log(q)) / (trend.sigma(st.n) / math.sqrt(len(st.losses)))
+              for st, q in zip(stats, predicted)]
     n_c = p["A"] ** (1 / p["alpha"])
     excess = p["B"] / plan.tokens ** p["beta"]
     s = fit.samples
@@ -162,9 +175,15 @@ def test_converged_loss_is_a_power_law_in_n(claim, device, tier, experiments, ex
     claim.measure("alpha_N interval high/low", ci["alpha"].ratio, expected=1.0, tolerance=ALPHA_RATIO_MAX - 1.0,
                   drift=ci["alpha"].ratio, note=f"α is determined when its {LEVEL:.0%} interval's high/low is at "
                                                 f"most {ALPHA_RATIO_MAX:g} (and its low end above 0; else infinite)")
+    claim.measure("seed noise trend γ (std of log L ∝ N^γ)", trend.slope, drift=0.5,
+                  note=f"fitted to {trend.dof} degrees of freedom of seeds; std {float(trend.sigma(stats[0].n)):.4f} "
+                       f"at N = {stats[0].n:.3g}, {float(trend.sigma(stats[-1].n)):.4f} at {stats[-1].n:.3g}"
+                       + ("" if trend.slope_fitted else " (pooled: too few replicated sizes for a trend)"))
     claim.measure("lack-of-fit p-value", lof.p_value, expected=1.0, tolerance=1.0 - LACK_OF_FIT_P, drift=1.0,
-                  note=f"Kaplan's form at {plan.tokens:,} tokens, where the seeds are: F = {lof.F:.2f} on "
-                       f"({lof.df_lack}, {lof.df_pure}) degrees of freedom; rejected below p = {LACK_OF_FIT_P:g}")
+                  note=f"Kaplan's form at {plan.tokens:,} tokens, where the seeds are, weighted by the noise "
+                       f"trend (α = {a_w:.3f}, E = {e_w:.3f}): F = {lof.F:.2f} on ({lof.df_lack}, {lof.df_pure}) "
+                       f"degrees of freedom; rejected below p = {LACK_OF_FIT_P:g}; misses in seed SE "
+                       f"{np.round(misses, 1).tolist()}")
     if fit.status:
         claim.note(f"fit status: {'; '.join(fit.messages)}")
     claim.figure(_figure(sweep, fit, noise, f"Kaplan sweep on {src.name} ({device}, {tier.name})",
@@ -173,8 +192,9 @@ def test_converged_loss_is_a_power_law_in_n(claim, device, tier, experiments, ex
             f"{MIN_DECADES:g} and {MIN_BUDGETS})")
     alpha = (f"α = {p['alpha']:.3f}, {LEVEL:.0%} interval {ci['alpha'].low:.3f}..{ci['alpha'].high:.3f} "
              f"(high/low {ci['alpha'].ratio:.3g}, determined at most {ALPHA_RATIO_MAX:g})")
-    lack = (f"lack of fit at {plan.tokens:,} tokens: F = {lof.F:.2f}, p = {lof.p_value:.2g} (rejected below "
-            f"{LACK_OF_FIT_P:g}); residuals {np.round(fit.residuals, 4)}, seed noise {noise:.4f}")
+    lack = (f"lack of fit at {plan.tokens:,} tokens: F = {lof.F:.2f} on ({lof.df_lack}, {lof.df_pure}), "
+            f"p = {lof.p_value:.2g} (rejected below {LACK_OF_FIT_P:g}); each size's miss in its seed SE "
+            f"{np.round(misses, 1).tolist()} (N = {', '.join(f'{st.n:.3g}' for st in stats)})")
     spanned = len(stats) >= MIN_SIZES and len(plan.budgets) >= MIN_BUDGETS and decades >= MIN_DECADES
     fits, determined = lof.p_value >= LACK_OF_FIT_P, alpha_determined(ci["alpha"])
     if not spanned:

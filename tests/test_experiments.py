@@ -1,6 +1,7 @@
 """Tests for scaling.experiments: the claims' grids (planned, not trained) and their summaries."""
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from scaling.experiments import (
 )
 from scaling.family import default_model_family
 from scaling.race import STRATEGIES, race_jobs
-from scaling.fit.replicates import SizeStats, lack_of_fit, seed_noise
+from scaling.fit.replicates import SizeStats, fit_power_law_weighted, lack_of_fit, noise_model, seed_noise
 from scaling.schedule import default_lr
 from scaling.sweep import job_keys
 
@@ -165,6 +166,66 @@ def test_lack_of_fit_needs_replicates():
     """Without replicated seeds there is no pure error, and the test says so."""
     with pytest.raises(ValueError, match="replicated seeds"):
         lack_of_fit(_stats([[2.0], [1.5], [1.2], [1.1]]), [2.0, 1.5, 1.2, 1.1])
+
+
+@dataclass(frozen=True)
+class _Size:
+    n: int
+
+
+_SWEEP_N = np.round(np.logspace(3, 5, 7)).astype(int)
+
+
+def _noisy_sweep(rng, seeds=3, miss_in_se=0.0):
+    """Seeds of L = 0.7 + (300/N)^0.5 with log-noise std 0.012·(N/1e3)^-0.5 (quieter as N grows, as
+    measured), the second-largest size shifted by `miss_in_se` of its own seed SE."""
+    out = []
+    for i, n in enumerate(_SWEEP_N):
+        sd = 0.012 * (n / 1e3) ** -0.5
+        shift = miss_in_se * sd / math.sqrt(seeds) if i == len(_SWEEP_N) - 2 else 0.0
+        out.append(SizeStats(_Size(int(n)), tuple((0.7 + (300 / n) ** 0.5) * np.exp(shift + rng.normal(0, sd, seeds)))))
+    return out
+
+
+def test_noise_model_recovers_a_planted_trend():
+    """With many seeds, the fitted std(log L) = c·N^γ recovers γ = -0.5 and the std at N = 1e3."""
+    trend = noise_model(_noisy_sweep(np.random.default_rng(3), seeds=40))
+    assert trend.slope_fitted and trend.dof == 7 * 39
+    assert trend.slope == pytest.approx(-0.5, abs=0.1)
+    assert float(trend.sigma(1e3)) == pytest.approx(0.012, rel=0.15)
+
+
+def test_noise_model_pools_below_three_replicated_sizes_and_names_bad_input():
+    """Two replicated sizes give a pooled (flat) noise; no replicates, or identical seeds, are ValueErrors."""
+    stats = _stats([[2.0], [1.0, 1.2], [0.5, 0.55, 0.6]])
+    trend = noise_model(stats)
+    assert not trend.slope_fitted and trend.slope == 0.0 and trend.dof == 3
+    with pytest.raises(ValueError, match="two or more seeds"):
+        noise_model(_stats([[2.0], [1.5]]))
+    with pytest.raises(ValueError, match="identical losses"):
+        noise_model(_stats([[2.0, 2.0], [1.5, 1.6]]))
+
+
+def test_weighted_lack_of_fit_judges_each_size_by_its_own_noise():
+    """Over 40 simulated sweeps whose seed noise falls with N: the weighted test rejects the true law
+    about as often as its level says, and a 5-SE miss at a quiet size far more often than a test
+    that pools the noise (which judges that size by the noisy sizes' scatter)."""
+    rng = np.random.default_rng(0)
+    false_alarms = caught_weighted = caught_pooled = 0
+    for _ in range(40):
+        for miss in (0.0, 5.0):
+            stats = _noisy_sweep(rng, miss_in_se=miss)
+            trend = noise_model(stats)
+            e, nc, a = fit_power_law_weighted(stats, trend, (0.7, 300.0, 0.5))
+            predicted = e + (nc / _SWEEP_N) ** a
+            weighted = lack_of_fit(stats, predicted, noise=trend).p_value < 0.01
+            if miss:
+                caught_weighted += weighted
+                caught_pooled += lack_of_fit(stats, predicted).p_value < 0.01
+            else:
+                false_alarms += weighted
+    assert false_alarms <= 2  # 0.4 expected at the 1% level
+    assert caught_weighted >= 2 * caught_pooled and caught_weighted >= 12
 
 
 def test_isoflop_grid_extends_until_each_minimum_is_bracketed(monkeypatch, tmp_path):
