@@ -70,7 +70,8 @@ METRICS = {"exact_match": "exact match", "token_accuracy": "per-digit accuracy",
            "edit_distance": "token edit distance", "answer_nll": "answer NLL"}
 CONTINUOUS = ("token_accuracy", "edit_distance", "answer_nll")
 
-# The decision rule, stated before looking at the data; the report prints it.
+# The decision rule, stated before looking at the data and amended since as the docstring records;
+# the report prints it.
 RULE = (
     f"at least {MIN_SIZES} sizes × {MIN_SEEDS} seeds; a logistic in log10 N over all runs, with "
     f"{LEVEL:.0%} residual-bootstrap intervals: a metric is sharp when its 10-90% rise width is at most "

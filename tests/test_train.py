@@ -192,13 +192,18 @@ def test_token_ids_outside_the_vocabulary_are_rejected(source):
     class Liar:
         name, vocab_size, entropy_rate = "liar", source.vocab_size, None
 
+        def __init__(self, bad_id, split):
+            self.bad_id, self.split = bad_id, split
+
         def batch(self, split, batch_size, seq_len, rng):
             out = source.batch(split, batch_size, seq_len, rng)
-            out[0, 0] = source.vocab_size + 3
+            if split == self.split:
+                out[0, 0] = self.bad_id
             return out
 
-    with pytest.raises(ValueError, match=rf"'liar' gave token id {source.vocab_size + 3}.*\[0, 16\)"):
-        train(CFG, Liar(), SMALL)
+    for bad_id, split in ((CFG.vocab_size + 3, "eval"), (-1, "train")):
+        with pytest.raises(ValueError, match=rf"'liar' gave token id {bad_id}.*\[0, {CFG.vocab_size}\)"):
+            train(CFG, Liar(bad_id, split), SMALL)
 
 
 def test_unavailable_cuda_is_rejected(source):
