@@ -100,9 +100,10 @@ def noise_model(stats: Sequence[SizeStats]) -> NoiseModel:
     Seed noise is not constant in N (measured on the synthetic source at 4M tokens: std/mean
     1.2% at N = 1.8e3, 0.25% at 5.7e4), and a pooled value judges the quiet sizes' misses by the
     noisy sizes' scatter. With 3 seeds a size's own variance (2 degrees of freedom) is too
-    uncertain to weight it alone, so log s_i is regressed on log N_i over the replicated sizes,
-    each weighted by its k_i - 1 degrees of freedom (variance-function estimation: Carroll &
-    Ruppert 1988, ch. 3). The scale is the pooled one at the sizes' geometric centre.
+    uncertain to weight it alone, so log s_i (corrected for its bias) is regressed on log N_i over
+    the replicated sizes, each weighted by the inverse variance of log s_i (variance-function
+    estimation: Carroll & Ruppert 1988, ch. 3). The scale is the seeds' pooled variance after
+    dividing out the trend (unbiased, since E s² = σ²).
     """
     for s in stats:
         bad = [v for v in s.losses if not (math.isfinite(v) and v > 0)]
@@ -118,10 +119,17 @@ def noise_model(stats: Sequence[SizeStats]) -> NoiseModel:
     if np.any(sd <= 0):
         raise ValueError(f"a size's seeds gave identical losses (std 0 at N = {reps[int(np.argmin(sd))].n}): "
                          "no seed noise to measure")
+    from scipy.special import digamma, polygamma  # deferred like scipy.stats below
+
     w = np.array([len(s.losses) - 1 for s in reps], dtype=float)
     fitted = len(reps) >= MIN_SIZES_FOR_SLOPE
     centre = float(np.average(logn, weights=w))
-    slope = float(np.polyfit(logn - centre, np.log(sd), 1, w=np.sqrt(w))[0]) if fitted else 0.0
+    # log s_i is biased by (ψ(ν/2) - log(ν/2))/2 and has variance ψ'(ν/2)/4 for ν = k_i - 1 degrees of
+    # freedom: both depend on ν, so sizes with unequal seeds are corrected and weighted by them.
+    half = w / 2
+    unbiased = np.log(sd) - (digamma(half) - np.log(half)) / 2
+    slope = (float(np.polyfit(logn - centre, unbiased, 1, w=np.sqrt(4 / polygamma(1, half)))[0])
+             if fitted else 0.0)
     # the scale: pooled variance of the seeds after dividing each size by its trend
     pooled = float(np.sqrt(np.sum(w * (sd * np.exp(-slope * (logn - centre))) ** 2) / np.sum(w)))
     return NoiseModel(scale=pooled * math.exp(-slope * centre), slope=slope, dof=dof, slope_fitted=fitted)
