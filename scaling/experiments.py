@@ -139,7 +139,8 @@ class SizeSweep:
 # budgets double from 0.5M to 4M (8x in D: the data term's curvature) and n_max stops at 5.7e4
 # (the 1e5 size cost as much as the four smallest together). Seeds at every size of the largest
 # budget (the lack-of-fit test's noise, which falls with N) cost 10 more runs at standard (about
-# 90 s of a cold run: 769 -> 860 s) and about 17% more of the full tier's sweep compute (10 sizes at 200M tokens).
+# 90 s of a cold run: 769 -> 860 s) and about 17% more of the full tier's sweep compute (10 sizes
+# at 200M tokens).
 KAPLAN_SWEEP = {
     "smoke": SizeSweep(1.5e3, 6e4, 6, tokens=600_000, training=Training(batch_size=32, n_ctx=32),
                        shorter=(150_000, 300_000)),

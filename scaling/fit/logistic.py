@@ -107,8 +107,8 @@ def fit_logistic_seeds(x, y, *, resamples: int, level: float, seed: int = 0) -> 
     """The logistic over every run (x = log10 N, y = the metric) with residual-bootstrap intervals.
 
     Runs sharing an x are one size's seeds. Each resample keeps every run's x and sets its y to
-    the fitted value plus a residual drawn from all runs (re-centred, rescaled); refits start from the full fit's
-    midpoint and its neighbours.
+    the fitted value plus a residual drawn from all runs (re-centred, rescaled); refits start
+    from the full fit's midpoint and its neighbours.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
